@@ -1,0 +1,85 @@
+"""Settings: built once per entry point, frozen, the only reader of environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from newsdesk.errors import UsageError
+
+EMBEDDERS = ("wordllama", "minilm")
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything that can be configured, with the defaults chosen from evaluation runs."""
+
+    index_dir: Path = Path("index")
+    corpus_dir: Path = Path("corpus")
+    embedder: str | None = None  # None: whatever the index was built with, else wordllama
+    chunk_tokens: int = 256
+    max_file_bytes: int = 5 * MB
+    retrieval: str = "hybrid"
+    k: int = 8
+    candidates: int = 40
+    rrf_k: int = 60
+    max_sentences: int = 4
+    auth: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.embedder is not None and self.embedder not in EMBEDDERS:
+            raise UsageError(f"embedder '{self.embedder}' is unknown; choose one of {EMBEDDERS}")
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise UsageError(
+                f"retrieval '{self.retrieval}' is unknown; choose one of {RETRIEVAL_MODES}"
+            )
+        for name in ("chunk_tokens", "max_file_bytes", "k", "candidates", "max_sentences"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"setting {name} must be at least 1")
+        if self.chunk_tokens < 32:
+            raise UsageError("setting chunk_tokens must be at least 32")
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Defaults, then NEWSDESK_* environment variables, then explicit overrides (None = unset)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if env.get("NEWSDESK_INDEX_DIR"):
+            values["index_dir"] = Path(env["NEWSDESK_INDEX_DIR"])
+        if env.get("NEWSDESK_CORPUS_DIR"):
+            values["corpus_dir"] = Path(env["NEWSDESK_CORPUS_DIR"])
+        if env.get("NEWSDESK_EMBEDDER"):
+            values["embedder"] = env["NEWSDESK_EMBEDDER"]
+        if env.get("NEWSDESK_RETRIEVAL"):
+            values["retrieval"] = env["NEWSDESK_RETRIEVAL"]
+        if env.get("NEWSDESK_AUTH"):
+            values["auth"] = env["NEWSDESK_AUTH"]
+        if env.get("NEWSDESK_MAX_FILE_MB"):
+            values["max_file_bytes"] = int(_number(env["NEWSDESK_MAX_FILE_MB"], "NEWSDESK_MAX_FILE_MB") * MB)
+        if env.get("NEWSDESK_K"):
+            values["k"] = int(_number(env["NEWSDESK_K"], "NEWSDESK_K"))
+        known = {f.name for f in fields(cls)}
+        for key, value in overrides.items():
+            if key not in known:
+                raise UsageError(f"unknown setting '{key}'")
+            if value is not None:
+                values[key] = Path(value) if key in ("index_dir", "corpus_dir") else value
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (used by evaluation's --compare)."""
+        return replace(self, **changes)
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{name}={text!r} is not a number") from None
