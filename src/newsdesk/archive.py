@@ -1,0 +1,227 @@
+"""An index folder — manifest, catalog, vectors, keyword index — and the order of writes
+that keeps them consistent through crashes.
+
+Write protocol for a batch: mark the index dirty; write the new vectors (deterministic ids,
+so repeating a write is harmless); commit the catalog rows in one transaction; delete the
+vectors those rows replaced. The catalog is the source of truth: a vector it does not know is
+never returned, and `finish` (or the next writer, seeing the dirty mark) deletes it. The
+keyword index records the catalog generation it was built from and is rebuilt when they differ.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from newsdesk.catalog import Catalog, StoredArticle, date_number, outlet_key
+from newsdesk.chunk import TOKENIZER
+from newsdesk.embed import DEFAULT_EMBEDDER, Embedder, embedder_dim, embedder_model_id
+from newsdesk.errors import IndexBusyError, IndexMissingError
+from newsdesk.keyword import KeywordIndex
+from newsdesk.store import FORMAT_VERSION, MANIFEST, Manifest, VectorStore
+from newsdesk.types import Chunk
+
+log = logging.getLogger(__name__)
+
+SPLITTER = "sentencex"
+_CATALOG = "catalog.sqlite"
+_CHROMA = "chroma"
+_KEYWORD = "bm25"
+_LOCK = "write.lock"
+_OWNED = (MANIFEST, _CATALOG, _CATALOG + "-wal", _CATALOG + "-shm", _CHROMA, _KEYWORD,
+          _KEYWORD + ".tmp-*", _KEYWORD + ".old-*")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An article ready to be written: its catalog row and its chunks."""
+
+    stored: StoredArticle
+    chunks: list[Chunk]
+
+
+def wanted_manifest(embedder: str, chunk_tokens: int) -> Manifest:
+    """The manifest an index built with these settings has."""
+    return Manifest(FORMAT_VERSION, embedder, embedder_model_id(embedder), embedder_dim(embedder),
+                    chunk_tokens, TOKENIZER, SPLITTER)
+
+
+class _FolderLock:
+    """An exclusive advisory lock on an index folder: one writing process per index."""
+
+    def __init__(self, index_dir: Path) -> None:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] = open(index_dir / _LOCK, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.seek(0)
+            holder = self._handle.read().strip() or "another process"
+            self._handle.close()
+            raise IndexBusyError(
+                f"{index_dir} is being written by {holder}; wait for it to finish "
+                "(while `newsdesk serve` runs, add articles through its Archive tab)") from None
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(f"newsdesk process {os.getpid()}\n")
+        self._handle.flush()
+
+    def release(self) -> None:
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+
+
+class Archive:
+    """One index folder. Writing takes the folder's lock, held until the archive is closed."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest, lock: _FolderLock | None) -> None:
+        self.index_dir = index_dir
+        self.manifest = manifest
+        self._lock = lock
+        self.catalog = Catalog(index_dir / _CATALOG)
+        self.vectors = VectorStore(index_dir / _CHROMA, manifest.dim)
+        self._keyword: KeywordIndex | None = None
+        self._keyword_lock = threading.Lock()
+        self.write_lock = threading.RLock()  # writers in one process take turns
+        if lock is not None:
+            self._repair()
+
+    @classmethod
+    def open(cls, index_dir: Path, embedder: str | None, chunk_tokens: int, *,
+             create: bool = False, rebuild: bool = False) -> Archive:
+        """Open an index; `create` makes it if missing and `rebuild` wipes it first (both lock it)."""
+        lock = _FolderLock(index_dir) if (create or rebuild) else None
+        try:
+            if rebuild:
+                wipe(index_dir)
+            found = Manifest.read(index_dir)
+            if found is None:
+                if lock is None:
+                    raise IndexMissingError(
+                        f"there is no index at {index_dir}; build one with "
+                        f"`newsdesk ingest --index-dir {index_dir} PATH...`")
+                found = wanted_manifest(embedder or DEFAULT_EMBEDDER, chunk_tokens)
+                found.write(index_dir)
+            else:
+                found.check(wanted_manifest(embedder or found.embedder, chunk_tokens), index_dir)
+            return cls(index_dir, found, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def close(self) -> None:
+        """Close the catalog, release Chroma's hold on the folder and the write lock."""
+        self.vectors.close()
+        self.catalog.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def acquire_write(self) -> None:
+        """Take the folder's write lock (if not held yet); raises IndexBusyError if another has it."""
+        with self.write_lock:
+            if self._lock is None:
+                self._lock = _FolderLock(self.index_dir)
+                self._repair()
+
+    def _repair(self) -> None:
+        if self.catalog.get_meta("dirty") == "1":
+            self._reconcile()
+
+    # -- writing ------------------------------------------------------------------------
+    def finish_writing(self, tokens: Mapping[str, str] | None = None) -> None:
+        """After a run of writes that all completed: keyword index up to date, dirty mark cleared.
+
+        `tokens` may hold the keyword tokens of chunks written in this run (by chunk id). A run
+        that raised leaves the mark set, and the next writer removes what it left behind.
+        """
+        self.keyword(tokens)
+        self.catalog.set_meta("dirty", "0")
+
+    def write(self, items: Sequence[Prepared], vectors: np.ndarray,
+              files: Sequence[tuple[str, str, str, Sequence[str]]]) -> None:
+        """Write articles (their chunks' vectors in order) and the records of finished files."""
+        self.catalog.set_meta("dirty", "1")
+        chunks = [(item.stored.article, c) for item in items for c in item.chunks]
+        if chunks:
+            self.vectors.upsert(
+                [c.id for _, c in chunks], vectors,
+                [{"article": a.id, "outlet": outlet_key(a.outlet), "date": date_number(a.date)}
+                 for a, _ in chunks])
+        stale: list[str] = []
+        with self.catalog.transaction() as db:
+            for item in items:
+                stale += self.catalog.replace_articles(db, item.stored, item.chunks)
+            for path, root, fingerprint, article_ids in files:
+                self.catalog.record_file(db, path, root, fingerprint, article_ids)
+        self.vectors.delete(stale)
+
+    def remove(self, article_ids: Sequence[str]) -> None:
+        """Remove articles from the catalog, then their vectors."""
+        self.catalog.set_meta("dirty", "1")
+        with self.catalog.transaction() as db:
+            stale = self.catalog.remove_articles(db, article_ids)
+        self.vectors.delete(stale)
+
+    def _reconcile(self) -> None:
+        """After an interrupted write: drop vectors the catalog does not know, restore missing ones."""
+        known = self.catalog.all_chunk_ids()
+        stored = self.vectors.ids()
+        orphans = sorted(stored - known)
+        if orphans:
+            log.info("removing %d vectors left by an interrupted write", len(orphans))
+            self.vectors.delete(orphans)
+        missing = known - stored
+        if missing:
+            raise_missing(self.index_dir, len(missing))
+
+    # -- reading ------------------------------------------------------------------------
+    def keyword(self, tokens: Mapping[str, str] | None = None) -> KeywordIndex:
+        """The keyword index for the catalog's current generation (loaded or rebuilt)."""
+        generation = self.catalog.generation
+        with self._keyword_lock:
+            index = self._keyword
+            if index is None or index.generation != generation:
+                index = KeywordIndex.load(self.index_dir / _KEYWORD)
+            if index is None or index.generation != generation:
+                index = KeywordIndex.build(self.catalog.all_chunks(), generation, tokens)
+                try:
+                    index.save(self.index_dir / _KEYWORD)
+                except OSError as exc:  # a read-only index still answers from memory
+                    log.warning("cannot save the keyword index in %s: %s", self.index_dir, exc)
+            self._keyword = index
+            return index
+
+
+def raise_missing(index_dir: Path, count: int) -> None:
+    """Vectors the catalog expects are gone: the index is damaged beyond automatic repair."""
+    from newsdesk.errors import IndexCorruptError
+
+    raise IndexCorruptError(
+        f"{count} passages in {index_dir} have no vector (the Chroma files were damaged); "
+        f"run `newsdesk ingest --rebuild --index-dir {index_dir} PATH...`")
+
+
+def wipe(index_dir: Path) -> None:
+    """Delete an index's own files from its folder (anything else there is left alone)."""
+    for pattern in _OWNED:
+        for path in index_dir.glob(pattern):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+def embed_chunks(embedder: Embedder, items: Sequence[Prepared]) -> np.ndarray:
+    """Vectors for every chunk of the items, in order."""
+    return embedder.embed([c.text for item in items for c in item.chunks])

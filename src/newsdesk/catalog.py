@@ -1,0 +1,328 @@
+"""The catalog: articles, their cleaned text and chunk spans, in SQLite beside the vectors.
+
+Chroma holds only vectors and filter fields; the passage texts live here once per article
+(a chunk is a span of its article's text), which keeps Chroma writes at full speed and lets
+every citation point at an exact place in the article.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsdesk.types import Article, ArticleInfo, Chunk
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, root TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    articles TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, file TEXT NOT NULL, root TEXT NOT NULL,
+    title TEXT NOT NULL, outlet TEXT NOT NULL, outlet_key TEXT NOT NULL, author TEXT NOT NULL,
+    date TEXT NOT NULL, url TEXT NOT NULL, text TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    chunks INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS articles_by_root ON articles(root);
+CREATE INDEX IF NOT EXISTS articles_by_outlet ON articles(outlet_key);
+CREATE TABLE IF NOT EXISTS chunks (
+    rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article INTEGER NOT NULL,
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article);
+"""
+
+
+def outlet_key(name: str) -> str:
+    """How outlets are compared: case-insensitive, a leading 'The' ignored."""
+    return re.sub(r"^the\s+", "", " ".join(name.split()).lower())
+
+
+def date_number(iso: str) -> int:
+    """YYYYMMDD as an int for range filters; 0 when the date is unknown."""
+    return int(iso.replace("-", "")) if iso else 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article as the catalog keeps it, with where it came from."""
+
+    article: Article
+    file: str
+    root: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A chunk's place: its article and character span."""
+
+    rid: int
+    id: str
+    article_rid: int
+    article_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """What the last successful ingest of a file produced."""
+
+    fingerprint: str
+    articles: tuple[str, ...]
+
+
+class Catalog:
+    """SQLite tables for files, articles and chunks; one lock serialises access across threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write; the generation counter moves with every committed change."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute(
+                    "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
+                    "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # -- meta ---------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str = "") -> str:
+        """A value from the meta table."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a value in the meta table (its own small transaction)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value))
+
+    @property
+    def generation(self) -> int:
+        """Counts committed changes; the keyword index records the one it was built from."""
+        return int(self.get_meta("generation", "0"))
+
+    # -- files --------------------------------------------------------------------------
+    def file_record(self, path: str) -> FileRecord | None:
+        """What the file produced when it was last ingested whole."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT fingerprint, articles FROM files WHERE path = ?", (path,)).fetchone()
+        return FileRecord(row[0], tuple(json.loads(row[1]))) if row else None
+
+    def forget_file(self, path: str) -> None:
+        """Drop a file's record so that its next ingest parses it again."""
+        with self._lock:
+            self._db.execute("DELETE FROM files WHERE path = ?", (path,))
+
+    # -- articles -----------------------------------------------------------------------
+    def article_states(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """For each known id: (fingerprint, file it came from)."""
+        out: dict[str, tuple[str, str]] = {}
+        with self._lock:
+            for batch in _batches(list(ids)):
+                marks = ",".join("?" * len(batch))
+                for aid, fp, file in self._db.execute(
+                        f"SELECT id, fingerprint, file FROM articles WHERE id IN ({marks})", batch):
+                    out[aid] = (fp, file)
+        return out
+
+    def article_ids_under(self, root: str) -> list[str]:
+        """Ids of the articles ingested from one folder."""
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT id FROM articles WHERE root = ? ORDER BY id", (root,))]
+
+    def article_ids_from_file(self, path: str) -> list[str]:
+        """Ids of the articles a file gave."""
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT id FROM articles WHERE file = ? ORDER BY id", (path,))]
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        """One article with its text and origin."""
+        found = self.articles([article_id])
+        return found.get(article_id)
+
+    def articles(self, ids: Sequence[str]) -> dict[str, StoredArticle]:
+        """Articles by id, with their text."""
+        out: dict[str, StoredArticle] = {}
+        with self._lock:
+            for batch in _batches(list(ids)):
+                marks = ",".join("?" * len(batch))
+                for row in self._db.execute(
+                        "SELECT id, text, title, outlet, author, date, url, file, root, fingerprint"
+                        f" FROM articles WHERE id IN ({marks})", batch):
+                    out[row[0]] = StoredArticle(Article(*row[:7]), row[7], row[8], row[9])
+        return out
+
+    def list_articles(self) -> list[ArticleInfo]:
+        """Every indexed article, newest first, then by id."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, title, outlet, author, date, url, chunks FROM articles "
+                "ORDER BY date DESC, id").fetchall()
+        return [ArticleInfo(*row) for row in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, chunks) in the catalog."""
+        with self._lock:
+            articles = self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+            chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(articles), int(chunks)
+
+    def matching_article_rids(
+        self, outlets: Sequence[str], since: str, until: str, sources: Sequence[str]
+    ) -> list[int]:
+        """Row ids of the articles that pass a filter (the same test the vector store applies)."""
+        clauses, params = _filter_sql(outlets, since, until, sources)
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                f"SELECT rid FROM articles WHERE {clauses}", params)]
+
+    # -- writing ------------------------------------------------------------------------
+    def replace_articles(
+        self, db: sqlite3.Connection, stored: StoredArticle, chunks: Sequence[Chunk]
+    ) -> list[str]:
+        """Insert or replace one article and its chunks; returns the chunk ids it replaced."""
+        a = stored.article
+        row = db.execute("SELECT rid FROM articles WHERE id = ?", (a.id,)).fetchone()
+        old: list[str] = []
+        if row:
+            old = [r[0] for r in db.execute("SELECT id FROM chunks WHERE article = ?", (row[0],))]
+            db.execute("DELETE FROM chunks WHERE article = ?", (row[0],))
+            db.execute(
+                "UPDATE articles SET file=?, root=?, title=?, outlet=?, outlet_key=?, author=?, "
+                "date=?, url=?, text=?, fingerprint=?, chunks=? WHERE rid=?",
+                (stored.file, stored.root, a.title, a.outlet, outlet_key(a.outlet), a.author,
+                 a.date, a.url, a.text, stored.fingerprint, len(chunks), row[0]))
+            rid = int(row[0])
+        else:
+            cur = db.execute(
+                "INSERT INTO articles (id, file, root, title, outlet, outlet_key, author, date, "
+                "url, text, fingerprint, chunks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (a.id, stored.file, stored.root, a.title, a.outlet, outlet_key(a.outlet),
+                 a.author, a.date, a.url, a.text, stored.fingerprint, len(chunks)))
+            rid = int(cur.lastrowid or 0)
+        db.executemany(
+            "INSERT INTO chunks (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
+            [(c.id, rid, c.ordinal, c.start, c.end) for c in chunks])
+        new = {c.id for c in chunks}
+        return [cid for cid in old if cid not in new]
+
+    def record_file(
+        self, db: sqlite3.Connection, path: str, root: str, fingerprint: str,
+        article_ids: Sequence[str],
+    ) -> None:
+        """Remember that a file was ingested whole, so an unchanged copy is skipped next time."""
+        db.execute(
+            "INSERT INTO files VALUES (?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
+            "root=excluded.root, fingerprint=excluded.fingerprint, articles=excluded.articles",
+            (path, root, fingerprint, json.dumps(list(article_ids))))
+
+    def remove_articles(self, db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
+        """Delete articles (and their files' records); returns their chunk ids."""
+        removed: list[str] = []
+        for aid in ids:
+            row = db.execute("SELECT rid, file FROM articles WHERE id = ?", (aid,)).fetchone()
+            if not row:
+                continue
+            removed += [r[0] for r in db.execute("SELECT id FROM chunks WHERE article = ?", (row[0],))]
+            db.execute("DELETE FROM chunks WHERE article = ?", (row[0],))
+            db.execute("DELETE FROM articles WHERE rid = ?", (row[0],))
+            db.execute("DELETE FROM files WHERE path = ?", (row[1],))
+        return removed
+
+    # -- chunks -------------------------------------------------------------------------
+    def chunk_rows_by_id(self, ids: Sequence[str]) -> dict[str, ChunkRow]:
+        """Chunks by id (unknown ids are left out)."""
+        return self._chunk_rows("c.id", list(ids), key=lambda r: r.id)
+
+    def chunk_rows_by_rid(self, rids: Sequence[int]) -> dict[int, ChunkRow]:
+        """Chunks by row id (the keyword index refers to chunks by row id)."""
+        return self._chunk_rows("c.rid", list(rids), key=lambda r: r.rid)
+
+    def _chunk_rows(self, column: str, values: list[object], key: object) -> dict:  # type: ignore[type-arg]
+        out = {}
+        with self._lock:
+            for batch in _batches(values):
+                marks = ",".join("?" * len(batch))
+                for row in self._db.execute(
+                        "SELECT c.rid, c.id, c.article, a.id, c.start, c.end FROM chunks c "
+                        f"JOIN articles a ON a.rid = c.article WHERE {column} IN ({marks})", batch):
+                    chunk = ChunkRow(*row)
+                    out[key(chunk)] = chunk  # type: ignore[operator]
+        return out
+
+    def all_chunks(self, page: int = 2000) -> Iterator[tuple[int, int, str, str]]:
+        """(chunk rid, article rid, chunk id, chunk text) for every chunk, article by article."""
+        last = -1
+        while True:
+            with self._lock:
+                articles = self._db.execute(
+                    "SELECT rid, text FROM articles WHERE rid > ? ORDER BY rid LIMIT ?",
+                    (last, page)).fetchall()
+                if not articles:
+                    return
+                last = articles[-1][0]
+                chunks = self._db.execute(
+                    "SELECT rid, article, id, start, end FROM chunks WHERE article BETWEEN ? AND ? "
+                    "ORDER BY article, ordinal", (articles[0][0], last)).fetchall()
+            texts = dict(articles)
+            for rid, article, cid, start, end in chunks:
+                yield rid, article, cid, texts[article][start:end]
+
+    def all_chunk_ids(self) -> set[str]:
+        """Every chunk id in the catalog."""
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM chunks")}
+
+
+def _filter_sql(
+    outlets: Sequence[str], since: str, until: str, sources: Sequence[str]
+) -> tuple[str, list[object]]:
+    clauses: list[str] = ["1=1"]
+    params: list[object] = []
+    if outlets:
+        clauses.append(f"outlet_key IN ({','.join('?' * len(outlets))})")
+        params += [outlet_key(o) for o in outlets]
+    if since:
+        clauses.append("date != '' AND date >= ?")
+        params.append(since)
+    if until:
+        clauses.append("date != '' AND date <= ?")
+        params.append(until)
+    if sources:
+        clauses.append(f"id IN ({','.join('?' * len(sources))})")
+        params += list(sources)
+    return " AND ".join(clauses), params
+
+
+def _batches(values: list[object] | list[str] | list[int], size: int = 900) -> Iterator[list]:  # type: ignore[type-arg]
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
