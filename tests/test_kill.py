@@ -1,0 +1,64 @@
+"""SIGKILL part-way through `newsdesk ingest`, run it again: the same index as one clean run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BENCHMARKS, run_cli, settings_for
+from newsdesk import Desk
+
+sys.path.insert(0, str(BENCHMARKS))
+import synth
+
+ARTICLES = 600
+
+
+def _articles_in(index: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{index / 'catalog.sqlite'}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def _snapshot(index: Path) -> tuple[set[str], int, dict[str, str], int]:
+    with Desk.open(settings=settings_for(index)) as desk:
+        texts = {cid: text for _, _, cid, text in desk.archive.catalog.all_chunks()}
+        keyword = desk.archive.keyword()
+        return desk.archive.vectors.ids(), desk.archive.vectors.count(), texts, len(keyword.chunk_rids)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [0.15, 0.6])
+def test_killed_ingest_converges_on_rerun(tmp_path: Path, kill_after: float) -> None:
+    archive = tmp_path / "archive"
+    synth.build(archive, ARTICLES, chunks=4)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    exe = Path(sys.executable).with_name("newsdesk")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
+    process = subprocess.Popen([str(exe), "ingest", str(archive), "--index-dir", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    while _articles_in(killed) < ARTICLES * kill_after and time.monotonic() < deadline:
+        assert process.poll() is None, "ingest finished before it could be killed"
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    partial = _articles_in(killed)
+    assert 0 < partial < ARTICLES, partial
+
+    rerun = run_cli("ingest", str(archive), "--index-dir", str(killed))
+    assert rerun.returncode == 0, rerun.stderr
+    assert run_cli("ingest", str(archive), "--index-dir", str(clean)).returncode == 0
+
+    ids, count, texts, keyword_docs = _snapshot(killed)
+    assert (ids, count, texts, keyword_docs) == _snapshot(clean)
+    assert count == len(texts) == keyword_docs and set(texts) == ids
