@@ -165,6 +165,12 @@ def load_embedder(name: str) -> Embedder:
     return factory()
 
 
+def word_vectors(words: Sequence[str]) -> Vectors:
+    """Unit vectors of single words, for soft word matching: always wordllama's, whatever
+    embedder the index uses (it is tiny, and remembers every word it has seen)."""
+    return load_embedder("wordllama").embed(list(words))
+
+
 def embedder_dim(name: str) -> int:
     """The dimension of an embedder's vectors, without loading it."""
     return _EMBEDDERS[name].dim

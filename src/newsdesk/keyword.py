@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -17,10 +18,29 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 _STATE = "state.json"
+_VERSION = 2  # of the tokenizer: an index saved by another version is rebuilt
 _RIDS = "rids.npz"
 
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (and scikit-learn's) default token pattern
+# Irregular verb forms the Snowball stemmer leaves apart from their base ("said" vs "say").
+_IRREGULAR = {
+    "said": "say", "says": "say", "told": "tell", "paid": "pay", "bought": "buy", "sold": "sell",
+    "made": "make", "took": "take", "taken": "take", "found": "find", "began": "begin",
+    "begun": "begin", "gave": "give", "given": "give", "got": "get", "gotten": "get",
+    "thought": "think", "brought": "bring", "left": "leave", "held": "hold", "kept": "keep",
+    "ran": "run", "won": "win", "spoke": "speak", "spoken": "speak", "wrote": "write",
+    "written": "write", "chose": "choose", "chosen": "choose", "knew": "know", "known": "know",
+    "met": "meet", "sent": "send", "spent": "spend", "stood": "stand", "grew": "grow",
+    "grown": "grow", "drew": "draw", "drawn": "draw", "fell": "fall", "fallen": "fall",
+    "rose": "rise", "risen": "rise", "led": "lead", "saw": "see", "seen": "see", "went": "go",
+    "gone": "go", "came": "come", "became": "become", "felt": "feel", "lost": "lose",
+    "built": "build", "sought": "seek", "caught": "catch", "taught": "teach", "fought": "fight",
+    "struck": "strike", "hid": "hide", "hidden": "hide", "froze": "freeze", "frozen": "freeze",
+    "stole": "steal", "stolen": "steal", "broke": "break", "broken": "break", "woke": "wake",
+    "wore": "wear", "worn": "wear", "withdrew": "withdraw", "withdrawn": "withdraw",
+    "overtook": "overtake", "undertook": "undertake", "forbade": "forbid", "shut": "shut",
+}
 
 
 @cache
@@ -34,11 +54,25 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop-word-free, Snowball-stemmed words: the same for chunks and queries.
 
     Equivalent to `bm25s.tokenize(..., stopwords=STOPWORDS_EN_PLUS, stemmer=...)` with
-    return_ids=False, without its per-call vocabulary building (twice as fast here).
+    return_ids=False, without its per-call vocabulary building (twice as fast here), plus
+    irregular verbs mapped to their base form first.
     """
     stemmer, stopwords = _analyzer()
-    return [stemmer.stemWords([w for w in _WORD.findall(text.lower()) if w not in stopwords])
+    return [stemmer.stemWords([_IRREGULAR.get(w, w) for w in _WORD.findall(text.lower())
+                               if w not in stopwords])
             for text in texts]
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words of a text, as `tokenize` sees them before stemming."""
+    _, stopwords = _analyzer()
+    return [w for w in _WORD.findall(text.lower()) if w not in stopwords]
+
+
+def stem(word: str) -> str:
+    """The stem `tokenize` gives one lower-cased word."""
+    stemmer, _ = _analyzer()
+    return str(stemmer.stemWord(_IRREGULAR.get(word, word)))
 
 
 def _bm25s() -> Any:
@@ -101,7 +135,7 @@ class KeywordIndex:
         if self._retriever is not None:
             self._retriever.save(str(tmp), show_progress=False)
         np.savez(tmp / _RIDS, chunk=self.chunk_rids, article=self.article_rids)
-        (tmp / _STATE).write_text(json.dumps({"generation": self.generation,
+        (tmp / _STATE).write_text(json.dumps({"generation": self.generation, "version": _VERSION,
                                               "documents": len(self.chunk_rids)}))
         old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
@@ -117,6 +151,8 @@ class KeywordIndex:
 
         try:
             state = json.loads((directory / _STATE).read_text())
+            if state.get("version") != _VERSION:
+                return None
             with np.load(directory / _RIDS) as rids:
                 chunk_rids, article_rids = rids["chunk"], rids["article"]
             retriever = None
@@ -126,6 +162,29 @@ class KeywordIndex:
         except (OSError, ValueError, KeyError) as exc:
             log.info("keyword index at %s unreadable (%s); it will be rebuilt", directory, exc)
             return None
+
+    def share(self, term: str) -> float:
+        """The share of chunks that hold a stemmed term."""
+        column = self._vocab.get(term)
+        if self._retriever is None or column is None or not len(self.chunk_rids):
+            return 0.0
+        indptr = self._retriever.scores["indptr"]
+        if column + 1 >= len(indptr):
+            return 0.0
+        return int(indptr[column + 1] - indptr[column]) / len(self.chunk_rids)
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """BM25 inverse document frequency of stemmed terms (a term never seen gets the most)."""
+        documents = len(self.chunk_rids)
+        indptr = self._retriever.scores["indptr"] if self._retriever is not None else None
+        out: dict[str, float] = {}
+        for term in terms:
+            column = self._vocab.get(term)
+            frequency = 0
+            if indptr is not None and column is not None and column + 1 < len(indptr):
+                frequency = int(indptr[column + 1] - indptr[column])
+            out[term] = math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+        return out
 
     def search(
         self, query: str, n: int, allowed_articles: np.ndarray | None = None
