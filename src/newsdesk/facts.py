@@ -1,0 +1,180 @@
+"""What a sentence states, recognised by pattern: dates, numbers, amounts, durations, names.
+
+Used to tell whether a sentence holds the kind of answer a question wants ("when" → a date
+the question does not already mention), and where in the sentence that answer stands.
+Deliberately simple and language-model free.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
+           "December|Jan\\.|Feb\\.|Aug\\.|Sept?\\.|Oct\\.|Nov\\.|Dec\\.")
+_WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_NUMBER_WORD = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+                "forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|"
+                "billions|dozen|dozens|half|twice|double|triple")
+
+YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)s?\b")
+MONTH = re.compile(rf"\b(?:{_MONTHS})")
+WEEKDAY = re.compile(rf"\b(?:{_WEEKDAYS})\b")
+RELATIVE_DATE = re.compile(
+    r"\b(?:yesterday|today|tonight|(?:last|this|next|earlier this|later this) "
+    r"(?:week|month|year|spring|summer|fall|autumn|winter|weekend))\b", re.IGNORECASE)
+TIME = re.compile(r"\b\d{1,2}(?::\d\d)?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\b(?:noon|midnight)\b",
+                  re.IGNORECASE)
+NUMBER = re.compile(
+    rf"(?<![\w.,])(?:\d{{1,3}}(?:,\d{{3}})+|\d+(?:\.\d+)?)(?:\s?%|\s?percent)?(?![\w,.]*\d)|"
+    rf"\b(?:{_NUMBER_WORD})\b", re.IGNORECASE)
+MONEY = re.compile(
+    r"[$€£¥]\s?\d[\d,.]*(?:\s?(?:million|billion|thousand|m|bn)\b)?|\b\d[\d,.]*\s?"
+    r"(?:million|billion|thousand)?\s?(?:dollars|euros|pounds|yen|usd|bitcoin)\b", re.IGNORECASE)
+DURATION = re.compile(
+    rf"\b(?:\d+|{_NUMBER_WORD}|a|an|several|few)[\s-](?:years?|months?|weeks?|days?|hours?|"
+    r"decades?)(?:-long)?\b|\b(?:yearlong|year-long|months-long|indefinitely|until further "
+    r"notice|permanently|temporarily|for good)\b|\b\d[\d,.]*[\s-](?:miles?|kilometers?|km|"
+    r"feet|foot|meters?|metres?|yards?)\b", re.IGNORECASE)
+_CAPITALISED = re.compile(r"(?<![\w’'])(?:[A-Z][\w’'&.-]*[\w]|[A-Z])")
+_NOT_NAMES = frozenset([
+    "i", "a", "the", "an", "it", "he", "she", "we", "they", "this", "that", "but", "and", "in",
+    "on", "at", "as", "if", "so", "or", "its", "his", "her", "their", "our", "my", "your", "there",
+    "these", "those", "what", "when", "while", "after", "before", "since", "according", "until",
+    "unless", "also", "still", "yet", "meanwhile", "however", "for", "with", "by", "from", "to",
+    "not", "no", "all", "some", "many", "most", "one", "two", "three", "both", "each", "every",
+    "last", "first", "next", "then", "now", "here", "why", "how", "who", "where", "which", "do",
+    "does", "did", "is", "was", "are", "were", "be", "has", "have", "had", "will", "would", "can",
+    "could", "should", "may", "might", "must", "like", "just", "even", "only", "because",
+    "although", "though", "once", "over", "under", "around", "about", "into", "through", "during",
+    "without", "within", "among", "between", "against", "toward", "towards", "upon", "whether",
+    "such", "other", "another", "any", "more", "less", "few", "several", "much", "part", "studies",
+])
+# Words that mark a capitalised run as an organisation or place rather than a person.
+_NOT_PERSON = frozenset([
+    "center", "centre", "institute", "university", "college", "foundation", "association", "union",
+    "department", "agency", "bureau", "committee", "council", "commission", "court", "corporation",
+    "corp", "inc", "ltd", "llc", "company", "co", "group", "analytics", "post", "times", "news",
+    "journal", "tribune", "herald", "gazette", "wire", "press", "media", "network", "services",
+    "systems", "technologies", "technology", "labs", "partners", "capital", "bank", "fund",
+    "pipeline", "airlines", "house", "senate", "congress", "party", "police", "city", "county",
+    "state", "states", "river", "street", "avenue", "national", "international", "federal",
+    "northern", "southern", "eastern", "western", "north", "south", "east", "west", "new", "san",
+    "santa", "los", "las", "saint", "st", "fort", "lake", "mount", "american", "african", "asian",
+    "european", "chinese", "russian", "british", "canadian", "mexican", "indian", "japanese",
+    "korean", "iranian", "israeli", "black", "white", "brown", "democratic", "republican",
+    "democrats", "republicans", "security", "homeland", "affairs", "infrastructure", "energy",
+    "justice", "administration", "office", "ministry", "authority",
+])
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An answer-like thing found in a sentence: its text and the word position it starts at."""
+
+    text: str
+    position: int
+
+
+def mid_sentence_names(sentences: Iterable[str]) -> set[str]:
+    """Words seen capitalised somewhere other than at a sentence's start."""
+    seen: set[str] = set()
+    for sentence in sentences:
+        lead = len(sentence) - len(sentence.lstrip(" “\"‘'("))
+        for match in _CAPITALISED.finditer(sentence):
+            if match.start() > lead:
+                seen.add(_bare(match.group()))
+    return seen
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"[’']s$", "", word).rstrip(".").lower()
+
+
+def _word_position(sentence: str, offset: int) -> int:
+    return len(sentence[:offset].split())
+
+
+def names(sentence: str, known: set[str] | frozenset[str] = frozenset()) -> list[Item]:
+    """Proper-name words of a sentence, lower-cased, possessives dropped. A capitalised first
+    word counts only if it is an acronym or in `known` (words seen capitalised mid-sentence)."""
+    out: list[Item] = []
+    lead = len(sentence) - len(sentence.lstrip(" “\"‘'("))
+    for match in _CAPITALISED.finditer(sentence):
+        word = _bare(match.group())
+        if not word or word in _NOT_NAMES or MONTH.fullmatch(match.group()) \
+                or WEEKDAY.fullmatch(match.group()):
+            continue
+        raw = match.group()
+        if match.start() == lead and not (raw.isupper() and len(raw) > 1) and word not in known:
+            continue
+        out.append(Item(word, _word_position(sentence, match.start())))
+    return out
+
+
+def people(sentence: str) -> list[Item]:
+    """Runs of two to four capitalised words shaped like a person's name ("Nicole Ozer"), not
+    an organisation, place or nationality ("Marinus Analytics", "San Francisco")."""
+    found: list[Item] = []
+    run: list[tuple[str, int]] = []
+    tokens = [(m.group(), m.start()) for m in re.finditer(r"[\w’'.-]+", sentence)]
+    for token, start in [*tokens, ("", len(sentence))]:
+        word = token.rstrip(".,")
+        bare = _bare(word)
+        if (word[:1].isupper() and not word.isupper() and bare not in _NOT_NAMES
+                and not MONTH.fullmatch(word) and not WEEKDAY.fullmatch(word)):
+            run.append((word, start))
+            if token.endswith(","):
+                run = _close(run, found, sentence)
+            continue
+        run = _close(run, found, sentence)
+    return found
+
+
+def _close(run: list[tuple[str, int]], found: list[Item], sentence: str) -> list[tuple[str, int]]:
+    words = [w for w, _ in run]
+    if 2 <= len(words) <= 4 and not any(_bare(w) in _NOT_PERSON for w in words):
+        found.append(Item(" ".join(words).lower(), _word_position(sentence, run[0][1])))
+    return []
+
+
+_PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
+    "year": (YEAR,), "month": (MONTH,), "weekday": (WEEKDAY,), "time": (TIME,),
+    "date": (YEAR, MONTH, WEEKDAY, RELATIVE_DATE), "money": (MONEY,),
+    "duration": (DURATION,), "number": (NUMBER,),
+}
+
+
+def items(sentence: str, kind: str, question: str, question_names: Iterable[str],
+          known: set[str] | frozenset[str] = frozenset()) -> list[Item]:
+    """The items of `kind` in a sentence that the question does not already hold."""
+    asked = set(question_names)
+    if kind == "name":
+        return [i for i in names(sentence, known) if i.text not in asked]
+    if kind == "person":
+        return [i for i in people(sentence) if not set(i.text.split()) <= asked]
+    out: list[Item] = []
+    lowered = question.lower()
+    for pattern in _PATTERNS.get(kind, ()):
+        for match in pattern.finditer(sentence):
+            text = match.group().strip()
+            if kind == "number" and YEAR.fullmatch(text):
+                continue  # a year is not a count
+            if text.lower() not in lowered:
+                out.append(Item(text.lower(), _word_position(sentence, match.start())))
+    return out
+
+
+def in_category(sentence: str, cues: frozenset[str], asked: Iterable[str]) -> bool:
+    """Whether the sentence names something of a category, by its cue words ("The Washington
+    Post" for a newspaper; any acronym where "ACRONYM" is a cue), not already in the question."""
+    asked = set(asked)
+    for run in re.finditer(r"(?:[A-Z][\w&.-]*(?:[’']s)?\s?)+", sentence):
+        words = [re.sub(r"[’']s$", "", w).rstrip(".") for w in run.group().split()]
+        if any(w.lower() in asked for w in words):
+            continue
+        if any(w in cues or ("ACRONYM" in cues and w.isupper() and w.isalpha() and len(w) > 1)
+               for w in words):
+            return True
+    return False
