@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from newsdesk.config import Settings
-    from newsdesk.desk import Desk
+    from newsdesk.desk import Desk, ask
     from newsdesk.errors import (
         ArticleError,
         EmbedderUnavailableError,
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Settings": "newsdesk.config",
     "Desk": "newsdesk.desk",
+    "ask": "newsdesk.desk",
     "Answer": "newsdesk.types",
     "ArticleInfo": "newsdesk.types",
     "Citation": "newsdesk.types",
@@ -61,6 +62,7 @@ __all__ = [
     "QuestionSetError",
     "Settings",
     "UsageError",
+    "ask",
 ]
 
 

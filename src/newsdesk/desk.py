@@ -4,15 +4,39 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+import numpy as np
+
+from newsdesk.answer import Composer
 from newsdesk.archive import Archive
+from newsdesk.cite import build_answer, empty_archive_answer, stream_pieces
 from newsdesk.config import Settings
 from newsdesk.embed import Embedder, load_embedder
+from newsdesk.errors import UsageError
 from newsdesk.ingest import Ingestor
-from newsdesk.types import ArticleInfo, IngestReport
+from newsdesk.question import Question, analyse
+from newsdesk.retrieve import Filters, Hit, Retriever
+from newsdesk.types import Answer, ArticleInfo, IngestReport, Passage
+
+History = Sequence[Mapping[str, str]]
+FilterSpec = Filters | Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """Everything `ask` and `ask_stream` share before the answer is composed."""
+
+    question: Question
+    vector: np.ndarray  # the question's own words, for choosing sentences
+    hits: list[Hit]
+    started: float
+    retrieved_at: float
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +94,63 @@ class Desk:
         ingestor = Ingestor(self.archive, self.embedder, self.settings.max_file_bytes)
         return ingestor.run([Path(p) for p in paths], prune=prune, progress=progress)
 
+    # -- asking -------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, filters: FilterSpec = None) -> list[Passage]:
+        """Ranked passages for a query (hybrid retrieval, duplicates collapsed), no answer."""
+        if not query or not query.strip():
+            raise UsageError("the query is empty")
+        vector = self.embedder.embed([query])[0]
+        return [h.passage() for h in self._retriever().search(
+            query, vector, k, Filters.coerce(filters))]
+
+    def ask(self, question: str, history: History | None = None,
+            filters: FilterSpec = None) -> Answer:
+        """A short answer whose every sentence is quoted from the archive with its sources,
+        or a refusal (refused=True) offering the closest passages as related reading."""
+        prepared = self._prepare(question, history, filters)
+        if prepared is None:
+            return empty_archive_answer(question)
+        return self._compose(prepared)
+
+    def ask_stream(self, question: str, history: History | None = None,
+                   filters: FilterSpec = None) -> Iterator[str | Answer]:
+        """The answer's text in pieces as it is ready, then the final Answer."""
+        prepared = self._prepare(question, history, filters)
+        answer = empty_archive_answer(question) if prepared is None else self._compose(prepared)
+        yield from stream_pieces(answer.text)
+        yield answer
+
+    def _prepare(self, question: str, history: History | None,
+                 filters: FilterSpec) -> _Prepared | None:
+        if not question or not question.strip():
+            raise UsageError("the question is empty")
+        started = time.perf_counter()
+        _check_history(history)
+        wanted = Filters.coerce(filters)
+        if self.archive.catalog.counts()[0] == 0:
+            return None
+        read = analyse(question, history)
+        # a follow-up searches with what it refers back to, but its own words pick the sentence
+        vectors = self.embedder.embed([read.query, read.text] if read.followup else [read.query])
+        hits = self._retriever().search(read.query, vectors[0], self.settings.k, wanted)
+        return _Prepared(read, vectors[-1], hits, started, time.perf_counter())
+
+    def _compose(self, prepared: _Prepared) -> Answer:
+        draft = self._composer().compose(prepared.question, prepared.vector, prepared.hits)
+        done = time.perf_counter()
+        timings = {"retrieve_ms": round(1000 * (prepared.retrieved_at - prepared.started), 2),
+                   "compose_ms": round(1000 * (done - prepared.retrieved_at), 2),
+                   "total_ms": round(1000 * (done - prepared.started), 2)}
+        return build_answer(prepared.question.text, draft, prepared.hits, timings)
+
+    def _retriever(self) -> Retriever:
+        return Retriever(self.archive, mode=self.settings.retrieval,
+                         candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
+
+    def _composer(self) -> Composer:
+        return Composer(self.archive, self.embedder, self.settings.max_sentences)
+
+    # -- the archive ----------------------------------------------------------------------
     def articles(self) -> list[ArticleInfo]:
         """The indexed articles, newest first."""
         return self.archive.catalog.list_articles()
@@ -83,3 +164,28 @@ class Desk:
                 self.archive.remove(known)
             self.archive.finish_writing()
         return known
+
+
+def _check_history(history: History | None) -> None:
+    for i, turn in enumerate(history or []):
+        if not isinstance(turn, Mapping) or turn.get("role") not in ("user", "assistant") \
+                or not isinstance(turn.get("content"), str):
+            raise UsageError(
+                f"history[{i}] must be {{'role': 'user' | 'assistant', 'content': str}}")
+
+
+_DESKS: dict[Path, Desk] = {}
+_DESKS_LOCK = threading.Lock()
+
+
+def ask(question: str, history: History | None = None,
+        index_dir: str | Path | None = None) -> Answer:
+    """Ask the archive at index_dir (default: NEWSDESK_INDEX_DIR, else ./index); one Desk is
+    opened per index and reused by later calls."""
+    settings = Settings.from_env(index_dir=index_dir)
+    key = settings.index_dir.resolve()
+    with _DESKS_LOCK:
+        desk = _DESKS.get(key)
+        if desk is None:
+            desk = _DESKS[key] = Desk.open(settings=settings)
+    return desk.ask(question, history=history)

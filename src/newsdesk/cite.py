@@ -1,0 +1,64 @@
+"""Numbering, quoting and spans: the only place citations are made and answer text is formatted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from newsdesk.answer import Draft, Quote
+from newsdesk.retrieve import Hit
+from newsdesk.types import Answer, AnswerSentence, Citation, Passage
+
+REFUSAL = "The archive doesn’t say."
+EMPTY_ARCHIVE = "The archive is empty: add articles with `newsdesk ingest PATH` first."
+RELATED = 3
+
+
+def build_answer(question: str, draft: Draft, hits: Sequence[Hit],
+                 timings: Mapping[str, float]) -> Answer:
+    """The Answer for a draft: [n] markers numbered by first appearance, one per quote."""
+    retrieved = tuple(hit.passage() for hit in hits)
+    if draft.refused:
+        return Answer(question=question, text=REFUSAL, refused=True, retrieved=retrieved,
+                      related=retrieved[:RELATED], timings=dict(timings))
+    numbers: dict[tuple[str, int, int], int] = {}
+    citations: list[Citation] = []
+    sentences: list[AnswerSentence] = []
+    for statement in draft.statements:
+        marks: list[int] = []
+        for quote in statement.quotes:
+            key = (quote.article.article.id, quote.start, quote.end)
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                citations.append(_citation(numbers[key], quote))
+            if numbers[key] not in marks:
+                marks.append(numbers[key])
+        sentences.append(AnswerSentence(statement.quotes[0].text, tuple(marks)))
+    text = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}" for s in sentences)
+    return Answer(question=question, text=text, citations=tuple(citations), refused=False,
+                  retrieved=retrieved, sentences=tuple(sentences), timings=dict(timings))
+
+
+def _citation(number: int, quote: Quote) -> Citation:
+    article = quote.article.article
+    return Citation(number=number, source=article.id, title=article.title, outlet=article.outlet,
+                    date=article.date, quote=quote.text, passage=quote.passage, start=quote.start,
+                    end=quote.end, passage_start=quote.passage_start)
+
+
+def empty_archive_answer(question: str) -> Answer:
+    """What asking an archive with no articles gives."""
+    return Answer(question=question, text=EMPTY_ARCHIVE, refused=True)
+
+
+def stream_pieces(text: str, words: int = 3) -> Iterator[str]:
+    """The answer text in small pieces (a few words each), as a reader sees it arrive."""
+    tokens = text.split(" ")
+    for i in range(0, len(tokens), words):
+        piece = " ".join(tokens[i:i + words])
+        yield piece if i + words >= len(tokens) else piece + " "
+
+
+def source_line(passage: Passage | Citation) -> str:
+    """How a source is named to a reader: title, outlet, date, file."""
+    parts = [passage.title or "(untitled)", passage.outlet, passage.date, passage.source]
+    return " · ".join(p for p in parts if p)
