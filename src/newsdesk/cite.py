@@ -58,7 +58,30 @@ def stream_pieces(text: str, words: int = 3) -> Iterator[str]:
         yield piece if i + words >= len(tokens) else piece + " "
 
 
+def coverage_line(answer: Answer) -> str:
+    """What an answer draws on: "3 articles · GeekWire, The Daily Dot · Jun 2020 – May 2021"."""
+    if answer.refused or not answer.citations:
+        return ""
+    sources = {c.source: c for c in answer.citations}
+    count = len(sources)
+    parts = [f"{count} article{'s' if count != 1 else ''}"]
+    outlets = sorted({c.outlet for c in sources.values() if c.outlet})
+    if outlets:
+        parts.append(", ".join(outlets))
+    dates = sorted(c.date for c in sources.values() if c.date)
+    if dates:
+        first, last = _month(dates[0]), _month(dates[-1])
+        parts.append(first if first == last else f"{first} – {last}")
+    return " · ".join(parts)
+
+
+def _month(iso: str) -> str:
+    from datetime import date
+
+    return date.fromisoformat(iso).strftime("%b %Y")
+
+
 def source_line(passage: Passage | Citation) -> str:
     """How a source is named to a reader: title, outlet, date, file."""
-    parts = [passage.title or "(untitled)", passage.outlet, passage.date, passage.source]
+    parts = [passage.title, passage.outlet, passage.date, passage.source]
     return " · ".join(p for p in parts if p)

@@ -6,12 +6,17 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsdesk.config import EMBEDDERS, Settings
-from newsdesk.errors import NewsdeskError
-from newsdesk.types import IngestReport
+from newsdesk.errors import NewsdeskError, UsageError
+from newsdesk.types import Answer, IngestReport
+
+if TYPE_CHECKING:
+    from newsdesk.desk import Desk
 
 log = logging.getLogger("newsdesk")
 
@@ -59,7 +64,145 @@ def _parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", parents=[common], help="list the indexed articles")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(run=_list)
+
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--since", metavar="DATE", help="only articles dated on or after DATE")
+    filters.add_argument("--until", metavar="DATE", help="only articles dated on or before DATE")
+    filters.add_argument("--outlet", action="append", metavar="NAME", help="only this outlet")
+    filters.add_argument("--source", action="append", metavar="ID", help="only this article")
+
+    ask = sub.add_parser("ask", parents=[common, filters], help="answer a question with sources")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.set_defaults(run=_ask)
+
+    chat = sub.add_parser("chat", parents=[common, filters], help="a conversation in the terminal")
+    chat.set_defaults(run=_chat)
+
+    search = sub.add_parser("search", parents=[common, filters], help="ranked passages, no answer")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("-k", type=int, default=10, help="how many passages (default 10)")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    search.set_defaults(run=_search)
+
+    serve = sub.add_parser("serve", parents=[common], help="the web chat",
+                           description="Serve the web chat (Gradio) on the index.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument("--auth", metavar="USER:PASS", default=None,
+                       help="require this login (needed for a non-loopback --host; "
+                            "or set NEWSDESK_AUTH)")
+    serve.set_defaults(run=_serve)
     return parser
+
+
+def _filters(args: argparse.Namespace) -> dict[str, object]:
+    return {"since": args.since, "until": args.until, "outlets": args.outlet or (),
+            "sources": args.source or ()}
+
+
+def _open_or_build(settings: Settings) -> Desk:
+    """The Desk on the index; when there is none yet, build it from the corpus folder first."""
+    from newsdesk.desk import Desk
+    from newsdesk.store import Manifest
+
+    if Manifest.read(settings.index_dir) is None and settings.corpus_dir.is_dir():
+        print(f"newsdesk: no index at {settings.index_dir} yet; building it from "
+              f"{settings.corpus_dir}/ first", file=sys.stderr)
+        with Desk.open(settings=settings, create=True) as desk:
+            report = desk.ingest([settings.corpus_dir], progress=sys.stderr.isatty())
+        for failure in report.failed:
+            print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+        print(f"newsdesk: indexed {len(report.added)} articles in {report.seconds:.1f} s",
+              file=sys.stderr)
+    return Desk.open(settings=settings)
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    with _open_or_build(settings) as desk:
+        answer = desk.ask(args.question, filters=_filters(args))
+    if args.json:
+        print(answer.to_json(indent=2))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def _print_answer(answer: Answer, write: Callable[[str], None] = print) -> None:
+    from newsdesk.cite import coverage_line, source_line
+
+    write(answer.text)
+    if answer.refused:
+        if answer.related:
+            write("\nClosest passages:")
+            for p in answer.related:
+                write(f"  · {source_line(p)}")
+                write(textwrap.indent(textwrap.fill(_clip(p.text), 88), "      "))
+        return
+    write(f"\n{coverage_line(answer)}\n\nSources")
+    for c in answer.citations:
+        write(f"[{c.number}] {source_line(c)}")
+        write(textwrap.indent(textwrap.fill(f"“{c.quote}”", 88), "    "))
+
+
+def _clip(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    history: list[dict[str, str]] = []
+    with _open_or_build(settings) as desk:
+        print("Ask the archive (an empty line or Ctrl-D ends; /clear forgets the conversation).")
+        while True:
+            try:
+                question = input("\nyou> ").strip()
+            except EOFError:
+                print()
+                return 0
+            if not question or question in ("exit", "quit"):
+                return 0
+            if question == "/clear":
+                history.clear()
+                print("(conversation cleared)")
+                continue
+            try:
+                answer = desk.ask(question, history=history, filters=_filters(args))
+            except UsageError as exc:
+                print(f"newsdesk: {exc}", file=sys.stderr)
+                continue
+            print()
+            _print_answer(answer)
+            history += [{"role": "user", "content": question},
+                        {"role": "assistant", "content": answer.text}]
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from newsdesk.cite import source_line
+
+    with _open_or_build(settings) as desk:
+        passages = desk.search(args.query, k=args.k, filters=_filters(args))
+    if args.json:
+        print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
+        return 0
+    for rank, p in enumerate(passages, start=1):
+        also = f" (also in {', '.join(p.sources[1:])})" if p.also_in else ""
+        print(f"{rank:>2}. {p.score:.4f}  {source_line(p)}{also}")
+        print(textwrap.indent(textwrap.fill(_clip(p.text, 320), 88), "      "))
+    if not passages:
+        print("no passages found")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from newsdesk_ui.app import serve
+    except ImportError as exc:
+        raise UsageError(f"the web chat cannot be loaded ({exc}); reinstall newsdesk") from exc
+    auth = args.auth or settings.auth
+    with _open_or_build(settings) as desk:
+        serve(desk, host=args.host, port=args.port, auth=auth)
+    return 0
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
