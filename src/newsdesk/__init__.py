@@ -23,12 +23,15 @@ if TYPE_CHECKING:
         QuestionSetError,
         UsageError,
     )
+    from newsdesk.evaluation import EvalReport, evaluate
     from newsdesk.types import Answer, ArticleInfo, Citation, IngestReport, Passage
 
 _EXPORTS = {
     "Settings": "newsdesk.config",
     "Desk": "newsdesk.desk",
     "ask": "newsdesk.desk",
+    "evaluate": "newsdesk.evaluation",
+    "EvalReport": "newsdesk.evaluation",
     "Answer": "newsdesk.types",
     "ArticleInfo": "newsdesk.types",
     "Citation": "newsdesk.types",
@@ -52,6 +55,7 @@ __all__ = [
     "Citation",
     "Desk",
     "EmbedderUnavailableError",
+    "EvalReport",
     "IndexBusyError",
     "IndexCorruptError",
     "IndexMismatchError",
@@ -63,6 +67,7 @@ __all__ = [
     "Settings",
     "UsageError",
     "ask",
+    "evaluate",
 ]
 
 

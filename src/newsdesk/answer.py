@@ -18,7 +18,7 @@ import numpy as np
 
 from newsdesk import facts, keyword
 from newsdesk.archive import Archive
-from newsdesk.catalog import StoredArticle
+from newsdesk.catalog import ChunkRow, StoredArticle
 from newsdesk.chunk import sentence_spans
 from newsdesk.embed import Embedder, word_vectors
 from newsdesk.keyword import tokenize
@@ -314,28 +314,41 @@ class Composer:
                                   and len((s.text + following).split()) <= MAX_WORDS)):
                 end = spans[index + 1][1]
         quote = Quote(s.hit.article, start, end, s.hit.row.start, s.hit.row.end)
-        return Statement((quote, *self._elsewhere(quote)))
+        return Statement((quote, *self._elsewhere(quote, s.hit)))
 
-    def _elsewhere(self, quote: Quote) -> list[Quote]:
-        """The same statement in other articles (an agency quote carried by several outlets)."""
+    def _elsewhere(self, quote: Quote, hit: Hit) -> list[Quote]:
+        """The same statement in other articles: in the copies its passage was collapsed with
+        (syndicated stories), and, for a statement long enough to be told apart, anywhere
+        (an agency's quote carried by several outlets)."""
         words = _content_words(quote.text)
-        if len(words) < _MIN_STATEMENT_WORDS:
-            return []
-        catalog = self.archive.catalog
-        hits = self.archive.keyword().search(quote.text, 10)
-        rows = catalog.chunk_rows_by_rid([rid for rid, _ in hits])
-        others = [r for r in rows.values() if r.article_id != quote.article.article.id]
-        articles = catalog.articles(sorted({r.article_id for r in others}))
         found: dict[str, Quote] = {}
-        for row in others:
-            stored = articles[row.article_id]
-            text = stored.article.text
-            for start, end in sentence_spans(text, row.start, row.end):
-                theirs = _content_words(text[start:end])
-                overlap = len(words & theirs) / max(1, min(len(words), len(theirs)))
-                if len(theirs) >= _MIN_STATEMENT_WORDS and overlap >= _SAME_STATEMENT:
-                    found.setdefault(row.article_id, Quote(stored, start, end, row.start, row.end))
+        for row, stored in hit.duplicates:
+            self._same_in(quote, words, row, stored, found, exact=True)
+        if len(words) >= _MIN_STATEMENT_WORDS:
+            catalog = self.archive.catalog
+            hits = self.archive.keyword().search(quote.text, 10)
+            rows = catalog.chunk_rows_by_rid([rid for rid, _ in hits])
+            others = [r for r in rows.values() if r.article_id != quote.article.article.id]
+            articles = catalog.articles(sorted({r.article_id for r in others}))
+            for row in others:
+                self._same_in(quote, words, row, articles[row.article_id], found, exact=False)
         return list(found.values())
+
+    @staticmethod
+    def _same_in(quote: Quote, words: set[str], row: ChunkRow, stored: StoredArticle,
+                 found: dict[str, Quote], exact: bool) -> None:
+        if row.article_id in found or row.article_id == quote.article.article.id:
+            return
+        text = stored.article.text
+        for start, end in sentence_spans(text, row.start, row.end):
+            if exact and text[start:end] == quote.text:
+                found[row.article_id] = Quote(stored, start, end, row.start, row.end)
+                return
+            theirs = _content_words(text[start:end])
+            overlap = len(words & theirs) / max(1, min(len(words), len(theirs)))
+            if len(theirs) >= _MIN_STATEMENT_WORDS and overlap >= _SAME_STATEMENT:
+                found[row.article_id] = Quote(stored, start, end, row.start, row.end)
+                return
 
 
 _MEASURES = frozenset({"number", "count", "total", "amount"})  # a count of anything will do

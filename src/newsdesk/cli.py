@@ -17,6 +17,7 @@ from newsdesk.types import Answer, IngestReport
 
 if TYPE_CHECKING:
     from newsdesk.desk import Desk
+    from newsdesk.evaluation import EvalReport
 
 log = logging.getLogger("newsdesk")
 
@@ -93,6 +94,25 @@ def _parser() -> argparse.ArgumentParser:
                        help="require this login (needed for a non-loopback --host; "
                             "or set NEWSDESK_AUTH)")
     serve.set_defaults(run=_serve)
+
+    ev = sub.add_parser("eval", parents=[common], help="score the answers against a question set",
+                        description="Run a question set (JSONL) and write report.md, "
+                                    "results.jsonl, summary.json and metrics.png.")
+    ev.add_argument("questions", type=Path, metavar="QUESTIONS.jsonl")
+    ev.add_argument("--corpus", type=Path, metavar="DIR",
+                    help="ingest this folder into a fresh temporary index first")
+    ev.add_argument("--out", type=Path, metavar="DIR",
+                    help="where to write the report (default eval-runs/<time>/)")
+    ev.add_argument("--compare", action="append", default=[], metavar="KEY=V1,V2",
+                    help="run once per value (retrieval, embedder, k, candidates, rrf_k, "
+                         "max_sentences, chunk_tokens); repeat for every combination")
+    ev.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE",
+                    help="exit 1 when a metric is below VALUE (above, for false_refusal, "
+                         "words_* and latency_*)")
+    ev.add_argument("--keep-going", action="store_true",
+                    help="report and skip bad question lines instead of stopping")
+    ev.add_argument("--json", action="store_true", help="print summary.json")
+    ev.set_defaults(run=_eval)
     return parser
 
 
@@ -194,6 +214,72 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    import tempfile
+    import time
+
+    from newsdesk import report
+    from newsdesk.evaluation import check_floors, compare, parse_compare
+
+    floors = _floors(args.fail_under)
+    configs = parse_compare(args.compare)
+    if args.corpus is None and any("embedder" in c or "chunk_tokens" in c for c in configs):
+        raise UsageError("comparing embedders or chunk sizes needs --corpus DIR (each gets "
+                         "its own index)")
+    if args.corpus is not None and not args.corpus.is_dir():
+        raise UsageError(f"--corpus {args.corpus}: no such folder")
+    out = args.out or Path("eval-runs") / time.strftime("%Y%m%d-%H%M%S")
+    progress = sys.stderr.isatty()
+    with tempfile.TemporaryDirectory(prefix="newsdesk-eval-") as work:
+        if args.corpus is None and not (settings.index_dir / "manifest.json").exists():
+            _open_or_build(settings).close()
+        reports, errors = compare(args.questions, configs, settings, corpus=args.corpus,
+                                  workdir=Path(work), keep_going=args.keep_going,
+                                  progress=progress)
+    for error in errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    paths = report.write(reports, out, str(args.questions))
+    if args.json:
+        print(json.dumps(report.summary_json(reports), indent=2))
+    else:
+        _print_eval(reports, paths)
+    failures = [f"{r.label}: {f}" if len(reports) > 1 else f
+                for r in reports for f in check_floors(r.summary, floors)]
+    for failure in failures:
+        print(f"newsdesk: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _floors(specs: list[str]) -> dict[str, float]:
+    floors: dict[str, float] = {}
+    for spec in specs:
+        metric, sep, value = spec.partition("=")
+        try:
+            floors[metric.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--fail-under {spec!r}: use METRIC=NUMBER") from None
+        if not sep:
+            raise UsageError(f"--fail-under {spec!r}: use METRIC=NUMBER")
+    return floors
+
+
+def _print_eval(reports: list[EvalReport], paths: list[Path]) -> None:
+    from newsdesk.report import TABLE_METRICS, winners
+
+    shown = ("correct", "refusal", "false_refusal", "hit@5", "mrr", "citation_precision",
+             "faithfulness", "words_median", "latency_p50_ms")
+    rows = [[r.label, *(f"{r.summary[m]:.3f}" if r.summary[m] <= 1 else f"{r.summary[m]:g}"
+                        for m in shown)] for r in reports]
+    _table(["configuration", *shown], rows)
+    first = reports[0].summary
+    print(f"\n{first['questions']:.0f} questions ({first['answerable']:.0f} answerable, "
+          f"{first['unanswerable']:.0f} unanswerable)")
+    if len(reports) > 1:
+        best = winners(reports)
+        print("best: " + "; ".join(f"{m}: {best[m]}" for m in TABLE_METRICS if m in shown))
+    print(f"report: {paths[0].parent}/ ({', '.join(p.name for p in paths)})")
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         from newsdesk_ui.app import serve
@@ -249,6 +335,5 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _table(header: list[str], rows: list[list[str]], write: Callable[[str], None] = print) -> None:
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
-    widths[-1] = 0
     for row in [header, *rows]:
         write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
