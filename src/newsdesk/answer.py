@@ -26,7 +26,9 @@ from newsdesk.question import Question, lexicon
 from newsdesk.retrieve import Hit
 
 W_COVER, W_DENSE, W_RANK, W_HEAD = 1.0, 0.6, 0.15, 0.2
-REPEAT_PENALTY = 0.8  # a follow-up's answer should not just repeat the previous one
+# A follow-up's answer should not just repeat the previous one: a question after a fact may
+# find it there again, a question for more detail must find something new.
+REPEAT_PENALTY = {"typed": 0.8, "open": 0.6}
 W_NEAR_SAID = 0.3  # a follow-up usually asks about what stands next to the previous answer
 W_VOTE = 0.3  # for an answer that several retrieved sentences give
 VOTERS = 10  # the best sentences that vote
@@ -41,7 +43,9 @@ EXTRA_SENTENCE = 0.8  # another sentence joins only when it scores this share of
 _SAME_STATEMENT = 0.8  # word overlap (of the shorter) at which two sentences say the same
 _MIN_STATEMENT_WORDS = 8
 MAX_WORDS = 60  # a continuing sentence is added only while the quote stays this short
-_PERSONAL = re.compile(r"[“\"‘']?(?:He|She|They)\b")
+# A sentence that goes on about the person just quoted: "She said…", "“…,” she added."
+_PERSONAL = re.compile(r"^[“\"‘']?(?:He|She|They)\b|[,”\"]\s+(?:he|she|they)\s+(?:said|added|says|"
+                       r"told|wrote|explained|noted|warned|argued)\b")
 _WORD = re.compile(r"\w+")
 
 
@@ -114,6 +118,7 @@ class _Pool:
     # for a follow-up: sentences near the previous answer, by (article, start) -> closeness
     near_said: dict[tuple[str, int], float] = field(default_factory=dict)
     # the question's rare names, and the sentences that mention them or stand next to one
+    people: set[str] = field(default_factory=set)  # words of names shaped like a person's
     required: tuple[str, ...] = ()
     beside_required: set[tuple[str, int]] = field(default_factory=set)
 
@@ -139,26 +144,37 @@ class Composer:
             return Draft((), True, 0.0, f"no passage mentions {', '.join(missing)}")
         chosen: list[_Sentence] = []
         bests: list[_Sentence] = []
+        refusals: list[Draft] = []
         for part in question.parts or (question,):
             ranked = self._rank(part, question, pool)
-            if not ranked:
-                return Draft((), True, 0.0, f"no sentence holds a {part.expects}")
-            best = ranked[0]
-            bests.append(best)
-            if best.cover < self.min_cover or best.score < self.min_score:
-                return Draft((), True, best.score,
-                             f"best sentence covers {best.cover:.2f} of the question "
-                             f"(score {best.score:.2f})", best.cover)
-            if part.specific and not self._shows_head(best, part, question, pool):
-                return Draft((), True, best.score, f"no answer names a {part.head}", best.cover)
-            if best.said == 0 and not question.parts and not question.followup:
-                return Draft((), True, best.score, "the best sentence holds none of the words "
-                             "that say what is asked", best.cover)
+            refusal = self._refusal(part, question, ranked, pool)
+            if refusal is not None:
+                refusals.append(refusal)
+                continue
+            bests.append(ranked[0])
             chosen += [s for s in self._pick(part, ranked) if s not in chosen]
+        if not chosen:  # a question of several parts is answered as far as the archive goes
+            return refusals[0]
         describes = question.expects is None and not question.parts
         statements = [self._statement(s, describes) for s in chosen[: self.max_sentences]]
         return Draft(tuple(_merge(statements)), False, min(b.score for b in bests), "",
                      min(b.cover for b in bests), min(b.said for b in bests))
+
+    def _refusal(self, part: Question, whole: Question, ranked: list[_Sentence],
+                 pool: _Pool) -> Draft | None:
+        """Why this part of the question cannot be answered from the archive, if it cannot."""
+        if not ranked:
+            return Draft((), True, 0.0, f"no sentence holds a {part.expects}")
+        best = ranked[0]
+        if best.cover < self.min_cover or best.score < self.min_score:
+            return Draft((), True, best.score, f"best sentence covers {best.cover:.2f} of the "
+                         f"question (score {best.score:.2f})", best.cover)
+        if part.specific and not self._shows_head(best, part, whole, pool):
+            return Draft((), True, best.score, f"no answer names a {part.head}", best.cover)
+        if best.said == 0 and not whole.parts and not whole.followup:
+            return Draft((), True, best.score, "the best sentence holds none of the words that "
+                         "say what is asked", best.cover)
+        return None
 
     def _pool(self, question: Question, vector: np.ndarray, hits: Sequence[Hit]) -> _Pool:
         sentences: list[_Sentence] = []
@@ -180,6 +196,7 @@ class Composer:
                 sentence.dense = float(similarity)
         pool = _Pool(sentences, facts.mid_sentence_names(s.text for s in sentences),
                      self.archive.keyword().idf(question.terms))
+        pool.people = {w for s in sentences for p in facts.people(s.text) for w in p.text.split()}
         pool.soft = _soft_matches(question, sentences)
         if question.said:
             pool.near_said = _near(question.said, hits)
@@ -213,8 +230,12 @@ class Composer:
         """Sentences scored for one part of the question, best first; those without the
         wanted kind of answer are left out when the part wants one."""
         terms = dict(part.terms)
-        for term, weight in whole.terms.items():  # the topic of the whole question counts too
-            terms.setdefault(term, weight * 0.5)
+        if part is not whole:  # a part also concerns what the whole question names
+            for name in whole.names:
+                terms.setdefault(keyword.stem(name), 0.5)
+            for term, weight in whole.terms.items():  # and what an earlier turn said
+                if weight < 1.0:
+                    terms.setdefault(term, weight)
         total = sum(w * pool.idf.get(t, 1.0) for t, w in terms.items()) or 1.0
         ranked: list[_Sentence] = []
         for s in pool.sentences:
@@ -227,11 +248,14 @@ class Composer:
                     found = found if _PERCENT.search(s.text) else []
                 elif part.expects == "number" and part.head and part.head not in _MEASURES:
                     found = [i for i in found if self._head_after(i, s, part, pool)]
+                if part.expects == "name" and part.head:  # "which company": not a person
+                    found = [i for i in found if i.text not in pool.people]
                 if not found:
                     continue
                 near_head = (bool(part.head) and any(self._head_near(i, s, part, pool) for i in found)) \
                     or (part.expects in ("name", "person") and bool(part.category)
-                        and facts.in_category(s.text, part.category, whole.names))
+                        and facts.in_category(s.text, part.category, whole.names)) \
+                    or (part.wants > 1 and len({i.text for i in found}) >= part.wants)
             cover = sum(w * pool.idf.get(t, 1.0) * _match(t, s, pool)
                         for t, w in terms.items()) / total
             said = _share(part.descriptive, s, pool)
@@ -240,7 +264,7 @@ class Composer:
             if whole.said:
                 score += W_NEAR_SAID * pool.near_said.get((s.hit.article.article.id, s.start), 0.0)
                 if s.text in whole.said:
-                    score *= REPEAT_PENALTY
+                    score *= REPEAT_PENALTY["typed" if part.expects else "open"]
             ranked.append(_Sentence(s.hit, s.rank, s.start, s.end, s.text, s.terms, s.words,
                                     s.dense, score, True, cover, tuple(i.text for i in found)
                                     if part.expects else (), said))
@@ -310,7 +334,7 @@ class Composer:
                 start = spans[index - 1][0]
             following = text[spans[index + 1][0]:spans[index + 1][1]] if index + 1 < len(spans) else ""
             if following and (s.text.rstrip().endswith(":")
-                              or (describes and _PERSONAL.match(following)
+                              or (describes and _PERSONAL.search(following)
                                   and len((s.text + following).split()) <= MAX_WORDS)):
                 end = spans[index + 1][1]
         quote = Quote(s.hit.article, start, end, s.hit.row.start, s.hit.row.end)
@@ -351,8 +375,12 @@ class Composer:
                 return
 
 
-_MEASURES = frozenset({"number", "count", "total", "amount"})  # a count of anything will do
-_RATES = frozenset({"percentag", "percent", "share", "rate", "proport", "fraction"})
+# Heads that measure rather than name what is counted: any figure will do for them.
+_MEASURES = frozenset({"number", "count", "total", "amount", "volum", "quantiti", "capac",
+                       "distanc", "size", "length", "height", "weight", "speed", "popul", "age",
+                       "temperatur"})
+_RATES = frozenset({"percentag", "percent", "share", "rate", "proport", "fraction", "portion",
+                    "major"})
 _PERCENT = re.compile(r"%|\bpercent\b|\bper cent\b|\b(?:half|third|quarter|majority|minority)\b|"
                       r"\b\d+\s+(?:in|out of)\s+\d+\b", re.IGNORECASE)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from collections.abc import Sequence
@@ -50,23 +51,27 @@ class WordLlamaEmbedder:
     _CACHE_LIMIT = 500_000  # distinct words remembered (about 150 bytes each)
 
     def __init__(self) -> None:
-        import wordllama
+        from safetensors import safe_open
         from tokenizers import Tokenizer
 
-        package_dir = Path(wordllama.__file__).parent
-        try:
-            model = wordllama.WordLlama.load(cache_dir=package_dir, disable_download=True)
-        except FileNotFoundError as exc:
+        # The wheel carries the model: read its two files directly, which is what
+        # WordLlama.load(cache_dir=<package>, disable_download=True) does, minus the 0.4 s of
+        # importing the rest of the package.
+        spec = importlib.util.find_spec("wordllama")
+        if spec is None or not spec.submodule_search_locations:
+            raise EmbedderUnavailableError("wordllama is not installed: pip install wordllama")
+        package = Path(next(iter(spec.submodule_search_locations)))
+        weights = package / "weights" / "l2_supercat_256.safetensors"
+        vocabulary = package / "tokenizers" / "l2_supercat_tokenizer_config.json"
+        if not weights.is_file() or not vocabulary.is_file():
             raise EmbedderUnavailableError(
-                f"wordllama's weights are missing from {package_dir} ({exc}); "
-                "reinstall it with `pip install --force-reinstall wordllama`"
-            ) from exc
-        self.library_model = model
-        # A private tokenizer copy: the library's own one is set to pad, ours must not.
-        self._tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
+                f"wordllama's model files are missing from {package}; reinstall it with "
+                "`pip install --force-reinstall wordllama`")
+        with safe_open(str(weights), framework="np", device="cpu") as handle:
+            table = np.asarray(handle.get_tensor("embedding.weight"), dtype=np.float32)
+        self._tokenizer = Tokenizer.from_file(str(vocabulary))
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
-        table = np.asarray(model.embedding, dtype=np.float32)
         self._pad = table.shape[0]
         self._table = np.vstack([table, np.zeros((1, table.shape[1]), np.float32)])
         self._words: dict[str, tuple[int, ...]] = {}

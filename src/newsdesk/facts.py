@@ -65,7 +65,8 @@ _NOT_PERSON = frozenset([
     "european", "chinese", "russian", "british", "canadian", "mexican", "indian", "japanese",
     "korean", "iranian", "israeli", "black", "white", "brown", "democratic", "republican",
     "democrats", "republicans", "security", "homeland", "affairs", "infrastructure", "energy",
-    "justice", "administration", "office", "ministry", "authority",
+    "justice", "administration", "office", "ministry", "authority", "children", "families",
+    "rights", "liberties", "freedom", "communities",
 ])
 
 
@@ -113,30 +114,47 @@ def names(sentence: str, known: set[str] | frozenset[str] = frozenset()) -> list
     return out
 
 
+_RUN = re.compile(r"(?<![\w’'])[A-Z][\w’'.-]*(?: [A-Z][\w’'.-]*)+")
+
+
+_TITLES = frozenset([
+    "president", "ceo", "chief", "chairman", "chairwoman", "chair", "director", "secretary",
+    "senator", "sen", "sen.", "rep", "rep.", "representative", "gov", "gov.", "governor", "mayor",
+    "judge", "justice", "attorney", "general", "deputy", "dr", "dr.", "mr", "mr.", "ms", "ms.",
+    "mrs", "mrs.", "prof", "professor", "minister", "prime", "officer", "commissioner",
+    "spokesperson", "spokesman", "spokeswoman", "founder", "executive", "vice", "head", "leader",
+    "lawmaker", "sheriff", "chancellor",
+])
+
+
 def people(sentence: str) -> list[Item]:
-    """Runs of two to four capitalised words shaped like a person's name ("Nicole Ozer"), not
-    an organisation, place or nationality ("Marinus Analytics", "San Francisco")."""
+    """Runs of two to four capitalised words shaped like a person's name ("Nicole Ozer"), cut
+    at titles ("President Brad Smith"), acronyms, possessives ("California’s Nicole Ozer") and
+    the words of organisations, places and nationalities ("Marinus Analytics")."""
     found: list[Item] = []
-    run: list[tuple[str, int]] = []
-    tokens = [(m.group(), m.start()) for m in re.finditer(r"[\w’'.-]+", sentence)]
-    for token, start in [*tokens, ("", len(sentence))]:
-        word = token.rstrip(".,")
-        bare = _bare(word)
-        if (word[:1].isupper() and not word.isupper() and bare not in _NOT_NAMES
-                and not MONTH.fullmatch(word) and not WEEKDAY.fullmatch(word)):
-            run.append((word, start))
-            if token.endswith(","):
-                run = _close(run, found, sentence)
-            continue
-        run = _close(run, found, sentence)
+    for run in _RUN.finditer(sentence):
+        segment: list[tuple[str, int]] = []
+        offset = run.start()
+        for raw in run.group().split(" "):
+            word = re.sub(r"[’']s$", "", raw).rstrip(".")
+            bare = word.lower()
+            stop = (bare in _NOT_PERSON or bare in _NOT_NAMES or bare in _TITLES
+                    or raw.rstrip(".").lower() in _TITLES or word.isupper()
+                    or MONTH.fullmatch(raw) is not None or WEEKDAY.fullmatch(raw) is not None)
+            if not stop:
+                segment.append((word, offset))
+            if stop or word != raw.rstrip("."):  # a separator, or a possessive ends the name
+                _keep(segment, found, sentence)
+                segment = []
+            offset += len(raw) + 1
+        _keep(segment, found, sentence)
     return found
 
 
-def _close(run: list[tuple[str, int]], found: list[Item], sentence: str) -> list[tuple[str, int]]:
-    words = [w for w, _ in run]
-    if 2 <= len(words) <= 4 and not any(_bare(w) in _NOT_PERSON for w in words):
-        found.append(Item(" ".join(words).lower(), _word_position(sentence, run[0][1])))
-    return []
+def _keep(segment: list[tuple[str, int]], found: list[Item], sentence: str) -> None:
+    if 2 <= len(segment) <= 4:
+        found.append(Item(" ".join(w for w, _ in segment).lower(),
+                          _word_position(sentence, segment[0][1])))
 
 
 _PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
