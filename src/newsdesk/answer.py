@@ -20,7 +20,7 @@ from newsdesk import facts, keyword
 from newsdesk.archive import Archive
 from newsdesk.catalog import ChunkRow, StoredArticle
 from newsdesk.chunk import sentence_spans
-from newsdesk.embed import Embedder, word_vectors
+from newsdesk.embed import word_vectors
 from newsdesk.keyword import tokenize
 from newsdesk.question import Question, lexicon
 from newsdesk.retrieve import Hit
@@ -126,16 +126,16 @@ class _Pool:
 class Composer:
     """Chooses answer sentences from retrieved hits."""
 
-    def __init__(self, archive: Archive, embedder: Embedder, max_sentences: int,
-                 min_cover: float = MIN_COVER, min_score: float = MIN_SCORE) -> None:
+    def __init__(self, archive: Archive, max_sentences: int, min_cover: float = MIN_COVER,
+                 min_score: float = MIN_SCORE) -> None:
         self.archive = archive
-        self.embedder = embedder
         self.max_sentences = max_sentences
         self.min_cover = min_cover
         self.min_score = min_score
 
     def compose(self, question: Question, vector: np.ndarray, hits: Sequence[Hit]) -> Draft:
-        """The answer's statements, or a refusal with its reason."""
+        """The answer's statements, or a refusal with its reason; `vector` is the question's
+        own words as `word_vectors` embeds them."""
         if not hits:
             return Draft((), True, 0.0, "nothing retrieved")
         pool = self._pool(question, vector, hits)
@@ -191,7 +191,7 @@ class Composer:
             sentence.terms = set(terms)
             sentence.words = set(keyword.words(sentence.text))
         if sentences:
-            dense = self.embedder.embed([s.text for s in sentences]) @ vector
+            dense = word_vectors([s.text for s in sentences]) @ vector
             for sentence, similarity in zip(sentences, dense, strict=True):
                 sentence.dense = float(similarity)
         pool = _Pool(sentences, facts.mid_sentence_names(s.text for s in sentences),

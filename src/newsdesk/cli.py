@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="where to write the report (default eval-runs/<time>/)")
     ev.add_argument("--compare", action="append", default=[], metavar="KEY=V1,V2",
                     help="run once per value (retrieval, embedder, k, candidates, rrf_k, "
-                         "max_sentences, chunk_tokens); repeat for every combination")
+                         "dense_weight, max_sentences, chunk_tokens); repeat for every "
+                         "combination")
     ev.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE",
                     help="exit 1 when a metric is below VALUE (above, for false_refusal, "
                          "words_* and latency_*)")

@@ -28,6 +28,7 @@ class Settings:
     k: int = 8
     candidates: int = 40
     rrf_k: int = 60
+    dense_weight: float = 0.25  # weight of the dense list in the rank fusion (BM25's is 1)
     max_sentences: int = 4
     auth: str | None = None
 

@@ -17,7 +17,7 @@ from newsdesk.answer import Composer
 from newsdesk.archive import Archive
 from newsdesk.cite import build_answer, empty_archive_answer, stream_pieces
 from newsdesk.config import Settings
-from newsdesk.embed import Embedder, load_embedder
+from newsdesk.embed import Embedder, load_embedder, word_vectors
 from newsdesk.errors import UsageError
 from newsdesk.ingest import Ingestor
 from newsdesk.question import Question, analyse
@@ -33,7 +33,7 @@ class _Prepared:
     """Everything `ask` and `ask_stream` share before the answer is composed."""
 
     question: Question
-    vector: np.ndarray  # the question's own words, for choosing sentences
+    vector: np.ndarray  # the question's own words (by word_vectors), for choosing sentences
     hits: list[Hit]
     started: float
     retrieved_at: float
@@ -131,9 +131,11 @@ class Desk:
             return None
         read = analyse(question, history)
         # a follow-up searches with what it refers back to, but its own words pick the sentence
-        vectors = self.embedder.embed([read.query, read.text] if read.followup else [read.query])
-        hits = self._retriever().search(read.query, vectors[0], self.settings.k, wanted)
-        return _Prepared(read, vectors[-1], hits, started, time.perf_counter())
+        query = self.embedder.embed([read.query])[0]
+        hits = self._retriever().search(read.query, query, self.settings.k, wanted)
+        own = query if (self.embedder.name == "wordllama" and not read.followup) \
+            else word_vectors([read.text])[0]
+        return _Prepared(read, own, hits, started, time.perf_counter())
 
     def _compose(self, prepared: _Prepared) -> Answer:
         draft = self._composer().compose(prepared.question, prepared.vector, prepared.hits)
@@ -145,10 +147,11 @@ class Desk:
 
     def _retriever(self) -> Retriever:
         return Retriever(self.archive, mode=self.settings.retrieval,
-                         candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
+                         candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
+                         dense_weight=self.settings.dense_weight)
 
     def _composer(self) -> Composer:
-        return Composer(self.archive, self.embedder, self.settings.max_sentences)
+        return Composer(self.archive, self.settings.max_sentences)
 
     # -- the archive ----------------------------------------------------------------------
     def articles(self) -> list[ArticleInfo]:

@@ -315,7 +315,7 @@ def to_row(result: QuestionResult) -> dict[str, Any]:
 
 # -- configurations ------------------------------------------------------------------------
 COMPARABLE = {"retrieval": str, "embedder": str, "k": int, "candidates": int, "rrf_k": int,
-              "max_sentences": int, "chunk_tokens": int}
+              "dense_weight": float, "max_sentences": int, "chunk_tokens": int}
 
 
 def parse_compare(specs: Sequence[str]) -> list[dict[str, Any]]:

@@ -118,11 +118,13 @@ class Hit:
 class Retriever:
     """Ranks chunks for a query: dense and keyword lists fused by reciprocal rank."""
 
-    def __init__(self, archive: Archive, *, mode: str, candidates: int, rrf_k: int) -> None:
+    def __init__(self, archive: Archive, *, mode: str, candidates: int, rrf_k: int,
+                 dense_weight: float = 1.0) -> None:
         self.archive = archive
         self.mode = mode
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
 
     def search(self, query: str, vector: np.ndarray, k: int, filters: Filters) -> list[Hit]:
         """The k best hits, near-duplicates collapsed into the best of each group."""
@@ -145,7 +147,7 @@ class Retriever:
             row = by_id[cid]
             rows[row.rid] = row
             entry = scores.setdefault(row.rid, [0.0, 0.0, 0.0])
-            entry[0] += 1.0 / (self.rrf_k + rank + 1)
+            entry[0] += self.dense_weight / (self.rrf_k + rank + 1)
             entry[1] = sim
         for rank, (rid, score) in enumerate(r for r in keyword if r[0] in by_rid):
             rows[rid] = by_rid[rid]
