@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from newsdesk import facts, keyword
+from newsdesk import facts, keyword, quotes
 from newsdesk.archive import Archive
-from newsdesk.catalog import ChunkRow, StoredArticle
 from newsdesk.chunk import sentence_spans
 from newsdesk.embed import word_vectors
 from newsdesk.keyword import tokenize
-from newsdesk.question import Question, lexicon
+from newsdesk.question import Question
+from newsdesk.quotes import Statement
 from newsdesk.retrieve import Hit
 
 W_COVER, W_DENSE, W_RANK, W_HEAD = 1.0, 0.6, 0.15, 0.2
@@ -40,41 +40,6 @@ SAME_NAME = 0.65  # word similarity from which a name counts as mentioned ("Twit
 RARE_NAME = 0.3  # a name in fewer than this share of chunks is what the question is about:
                  # the answer must stand next to it
 EXTRA_SENTENCE = 0.8  # another sentence joins only when it scores this share of the best
-_SAME_STATEMENT = 0.8  # word overlap (of the shorter) at which two sentences say the same
-_MIN_STATEMENT_WORDS = 8
-MAX_WORDS = 60  # a continuing sentence is added only while the quote stays this short
-# A sentence that goes on about the person just quoted: "She said…", "“…,” she added."
-_PERSONAL = re.compile(r"^[“\"‘']?(?:He|She|They)\b|[,”\"]\s+(?:he|she|they)\s+(?:said|added|says|"
-                       r"told|wrote|explained|noted|warned|argued)\b")
-_WORD = re.compile(r"\w+")
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """Consecutive sentences of one article, with the chunk they were found in."""
-
-    article: StoredArticle
-    start: int
-    end: int
-    passage_start: int
-    passage_end: int
-
-    @property
-    def text(self) -> str:
-        """The quoted text, verbatim."""
-        return self.article.article.text[self.start:self.end]
-
-    @property
-    def passage(self) -> str:
-        """The chunk the quote came from."""
-        return self.article.article.text[self.passage_start:self.passage_end]
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """One sentence (or two joined ones) of the answer, and the same words in other articles."""
-
-    quotes: tuple[Quote, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +121,9 @@ class Composer:
         if not chosen:  # a question of several parts is answered as far as the archive goes
             return refusals[0]
         describes = question.expects is None and not question.parts
-        statements = [self._statement(s, describes) for s in chosen[: self.max_sentences]]
-        return Draft(tuple(_merge(statements)), False, min(b.score for b in bests), "",
+        statements = [quotes.statement(self.archive, s.hit, s.start, s.end, describes)
+                      for s in chosen[: self.max_sentences]]
+        return Draft(tuple(quotes.merge(statements)), False, min(b.score for b in bests), "",
                      min(b.cover for b in bests), min(b.said for b in bests))
 
     def _refusal(self, part: Question, whole: Question, ranked: list[_Sentence],
@@ -321,61 +287,6 @@ class Composer:
                 found += len(facts.names(s.text))
         return picked
 
-    def _statement(self, s: _Sentence, describes: bool = False) -> Statement:
-        """The sentence with the neighbours it needs, and its copies elsewhere: the one before
-        when it leans on it ("It found…"); the one after when it introduces it (":") or, for
-        a question about what someone said or did, when it goes on about them ("She said…")."""
-        text = s.hit.article.article.text
-        start, end = s.start, s.end
-        spans = sentence_spans(text)
-        index = next((i for i, (a, _) in enumerate(spans) if a == start), None)
-        if index is not None:
-            if index > 0 and _leans_back(s.text) and "\n\n" not in text[spans[index - 1][1]:start]:
-                start = spans[index - 1][0]
-            following = text[spans[index + 1][0]:spans[index + 1][1]] if index + 1 < len(spans) else ""
-            if following and (s.text.rstrip().endswith(":")
-                              or (describes and _PERSONAL.search(following)
-                                  and len((s.text + following).split()) <= MAX_WORDS)):
-                end = spans[index + 1][1]
-        quote = Quote(s.hit.article, start, end, s.hit.row.start, s.hit.row.end)
-        return Statement((quote, *self._elsewhere(quote, s.hit)))
-
-    def _elsewhere(self, quote: Quote, hit: Hit) -> list[Quote]:
-        """The same statement in other articles: in the copies its passage was collapsed with
-        (syndicated stories), and, for a statement long enough to be told apart, anywhere
-        (an agency's quote carried by several outlets)."""
-        words = _content_words(quote.text)
-        found: dict[str, Quote] = {}
-        for row, stored in hit.duplicates:
-            self._same_in(quote, words, row, stored, found, exact=True)
-        if len(words) >= _MIN_STATEMENT_WORDS:
-            catalog = self.archive.catalog
-            hits = self.archive.keyword().search(quote.text, 10)
-            rows = catalog.chunk_rows_by_rid([rid for rid, _ in hits])
-            others = [r for r in rows.values() if r.article_id != quote.article.article.id]
-            articles = catalog.articles(sorted({r.article_id for r in others}))
-            for row in others:
-                self._same_in(quote, words, row, articles[row.article_id], found, exact=False)
-        return list(found.values())
-
-    @staticmethod
-    def _same_in(quote: Quote, words: set[str], row: ChunkRow, stored: StoredArticle,
-                 found: dict[str, Quote], exact: bool) -> None:
-        if row.article_id in found or row.article_id == quote.article.article.id:
-            return
-        text = stored.article.text
-        for start, end in sentence_spans(text, row.start, row.end):
-            if exact and text[start:end] == quote.text:
-                found[row.article_id] = Quote(stored, start, end, row.start, row.end)
-                return
-            theirs = _content_words(text[start:end])
-            overlap = len(words & theirs) / max(1, min(len(words), len(theirs)))
-            if len(theirs) >= _MIN_STATEMENT_WORDS and overlap >= _SAME_STATEMENT:
-                found[row.article_id] = Quote(stored, start, end, row.start, row.end)
-                return
-
-
-# Heads that measure rather than name what is counted: any figure will do for them.
 _MEASURES = frozenset({"number", "count", "total", "amount", "volum", "quantiti", "capac",
                        "distanc", "size", "length", "height", "weight", "speed", "popul", "age",
                        "temperatur"})
@@ -470,27 +381,3 @@ def _match(term: str, sentence: _Sentence, pool: _Pool) -> float:
     if not close:
         return 0.0
     return max((close[w] for w in sentence.words if w in close), default=0.0)
-
-
-def _leans_back(sentence: str) -> bool:
-    """Whether a sentence starts by pointing at the one before ("It found…", "She added…")."""
-    lowered = sentence.lstrip("“\"‘' ").lower()
-    return any(re.match(rf"{re.escape(opener)}\b", lowered) for opener in lexicon().anaphora)
-
-
-def _content_words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text) if len(w) > 2}
-
-
-def _merge(statements: list[Statement]) -> list[Statement]:
-    """Drop a statement whose main quote lies inside another's."""
-    out: list[Statement] = []
-    for st in statements:
-        q = st.quotes[0]
-        if any(o.quotes[0].article.article.id == q.article.article.id
-               and o.quotes[0].start <= q.start and q.end <= o.quotes[0].end for o in out):
-            continue
-        out = [o for o in out if not (o.quotes[0].article.article.id == q.article.article.id
-                                      and q.start <= o.quotes[0].start and o.quotes[0].end <= q.end)]
-        out.append(st)
-    return out

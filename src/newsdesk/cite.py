@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from newsdesk.answer import Draft, Quote
+from newsdesk.answer import Draft
+from newsdesk.quotes import Quote
 from newsdesk.retrieve import Hit
 from newsdesk.types import Answer, AnswerSentence, Citation, Passage
 
