@@ -172,3 +172,11 @@ def test_desk_open_defaults_to_the_environment_then_index(tmp_path: Path, monkey
     with pytest.raises(newsdesk.IndexMissingError, match="index"):
         Desk.open()
     assert settings_for(tmp_path).index_dir == tmp_path
+
+
+def test_the_archive_serves_llamaindex_programs_too(sample_desk: Desk) -> None:
+    nodes = sample_desk.as_retriever(k=3).retrieve("Ring partnerships with police")
+    assert len(nodes) == 3 and nodes[0].score > 0
+    assert nodes[0].node.metadata["source"] == sample_desk.search("Ring partnerships with police",
+                                                                  k=3)[0].source
+    assert "Ring" in nodes[0].node.get_content()

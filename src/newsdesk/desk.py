@@ -103,6 +103,13 @@ class Desk:
         return [h.passage() for h in self._retriever().search(
             query, vector, k, Filters.coerce(filters))]
 
+    def as_retriever(self, k: int = 10, filters: FilterSpec = None) -> Any:
+        """This archive's retrieval as a LlamaIndex `BaseRetriever` (nodes carry the passage's
+        source, title, outlet, date and span in their metadata)."""
+        from newsdesk.llama import retriever
+
+        return retriever(self, k=k, filters=filters)
+
     def ask(self, question: str, history: History | None = None,
             filters: FilterSpec = None) -> Answer:
         """A short answer whose every sentence is quoted from the archive with its sources,
