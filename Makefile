@@ -7,7 +7,9 @@ PYTHON  ?= python3
 
 run: $(VENV)/.run-deps
 	$(BIN)/newsdesk ingest corpus
-	$(BIN)/newsdesk list
+	$(BIN)/newsdesk ask "Which organizations could still use Rekognition?"
+	@echo
+	$(BIN)/newsdesk serve
 
 test: $(VENV)/.test-deps
 	$(BIN)/pytest
@@ -18,6 +20,7 @@ lint: $(VENV)/.test-deps
 
 bench: $(VENV)/.run-deps
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/query.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -76,6 +76,36 @@ def coverage_line(answer: Answer) -> str:
     return " · ".join(parts)
 
 
+def plain_text(answer: Answer, width: int | None = None) -> str:
+    """The answer with its coverage line and numbered sources and quotes, as plain text (the
+    terminal's rendering, and what the web chat copies); `width` wraps the quotes."""
+    import textwrap
+
+    def wrapped(text: str, indent: str) -> list[str]:
+        if width is None:
+            return [indent + text]
+        return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent)
+
+    lines = [answer.text]
+    if answer.refused:
+        if answer.related:
+            lines += ["", "Closest passages:"]
+            for p in answer.related:
+                lines.append(f"  · {source_line(p)}")
+                lines += wrapped(_clip(p.text), "      ")
+        return "\n".join(lines)
+    lines += ["", coverage_line(answer), "", "Sources"]
+    for c in answer.citations:
+        lines.append(f"[{c.number}] {source_line(c)}")
+        lines += wrapped(f"“{c.quote}”", "    ")
+    return "\n".join(lines)
+
+
+def _clip(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
 def _month(iso: str) -> str:
     from datetime import date
 

@@ -149,21 +149,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_answer(answer: Answer, write: Callable[[str], None] = print) -> None:
-    from newsdesk.cite import coverage_line, source_line
+def _print_answer(answer: Answer) -> None:
+    from newsdesk.cite import plain_text
 
-    write(answer.text)
-    if answer.refused:
-        if answer.related:
-            write("\nClosest passages:")
-            for p in answer.related:
-                write(f"  · {source_line(p)}")
-                write(textwrap.indent(textwrap.fill(_clip(p.text), 88), "      "))
-        return
-    write(f"\n{coverage_line(answer)}\n\nSources")
-    for c in answer.citations:
-        write(f"[{c.number}] {source_line(c)}")
-        write(textwrap.indent(textwrap.fill(f"“{c.quote}”", 88), "    "))
+    print(plain_text(answer, width=92))
 
 
 def _clip(text: str, limit: int = 240) -> str:

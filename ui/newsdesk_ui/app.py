@@ -1,0 +1,180 @@
+"""The web chat: Gradio layout and event wiring on a Desk it is given (`newsdesk serve`).
+
+Answers, sources, citations and the archive all come from the Desk; rendering is in
+render.py and the event functions in handlers.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from newsdesk.errors import UsageError
+from newsdesk.sources import SUPPORTED
+from newsdesk_ui import render
+from newsdesk_ui.handlers import Handlers
+
+if TYPE_CHECKING:
+    from newsdesk.desk import Desk
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = (
+    "Which organizations could still use Rekognition?",
+    "When was Amazon's ban on police use of Rekognition set to expire?",
+    "What did Microsoft do about facial recognition?",
+)
+UPLOAD_TYPES = list(SUPPORTED)
+CONCURRENCY = 2  # the machines this runs on have two cores
+
+
+@dataclass
+class _Layout:
+    """The components the events are wired to."""
+
+    turns: gr.State
+    chat: gr.HTML
+    sources: gr.HTML
+    example_row: gr.Column
+    example_buttons: list[gr.Button]
+    question: gr.Textbox
+    ask: gr.Button
+    outlets: gr.Dropdown
+    since: gr.Textbox
+    until: gr.Textbox
+    clear: gr.Button
+    archive_tab: gr.Tab
+    counts: gr.HTML
+    search: gr.Textbox
+    table: gr.Dataframe
+    upload: gr.File
+    remove_choice: gr.Dropdown
+    remove: gr.Button
+    report: gr.HTML
+
+
+def build_app(desk: Desk, examples: tuple[str, ...] = EXAMPLES) -> gr.Blocks:
+    """The web chat's Blocks, with a queue sized for two cores."""
+    handlers = Handlers(desk)
+    with gr.Blocks(title="newsdesk", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+        gr.HTML('<h2 class="nd-title">newsdesk</h2><p class="nd-subtitle">Ask the news archive: '
+                'every sentence of an answer is quoted from an article and cites it.</p>',
+                js_on_load=None)
+        turns = gr.State([])
+        with gr.Tabs():
+            layout = _layout(turns, examples)
+        # the API first, so that its names are not taken by the (private) UI events
+        gr.api(handlers.api_ask, api_name="ask", concurrency_id="ask")
+        gr.api(handlers.api_articles, api_name="articles")
+        _wire(app, layout, handlers)
+    app.queue(default_concurrency_limit=CONCURRENCY)
+    return app
+
+
+def _layout(turns: gr.State, examples: tuple[str, ...]) -> _Layout:
+    with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            chat = gr.HTML(render.conversation([]), elem_id="nd-chat", autoscroll=True,
+                           js_on_load=(HERE / "chat.js").read_text(encoding="utf-8"))
+            with gr.Column(elem_id="nd-examples") as example_row:
+                gr.HTML('<p class="nd-hint">Try one of these:</p>', js_on_load=None)
+                with gr.Row():
+                    example_buttons = [gr.Button(q, size="sm", variant="secondary")
+                                       for q in examples]
+            with gr.Row(equal_height=True):
+                question = gr.Textbox(placeholder="Ask the archive a question…", show_label=False,
+                                      scale=6, max_lines=4, elem_id="nd-question", autofocus=True)
+                ask = gr.Button("Ask", variant="primary", scale=1, elem_id="nd-ask")
+            with gr.Accordion("Filters (apply to your next questions)", open=False,
+                              elem_id="nd-filters"), gr.Row():
+                outlets = gr.Dropdown([], multiselect=True, label="Outlets", elem_id="nd-outlets")
+                since = gr.Textbox(label="Since", placeholder="YYYY-MM-DD", elem_id="nd-since")
+                until = gr.Textbox(label="Until", placeholder="YYYY-MM-DD", elem_id="nd-until")
+            clear = gr.Button("Clear conversation", size="sm", elem_id="nd-clear")
+        with gr.Column(scale=2):
+            sources = gr.HTML(render.sources([]), elem_id="nd-sources", js_on_load=None)
+    with gr.Tab("Archive", id="archive", elem_id="nd-archive-tab") as archive_tab:
+        counts = gr.HTML(js_on_load=None, elem_id="nd-counts")
+        search = gr.Textbox(label="Search titles", placeholder="a word of the title",
+                            elem_id="nd-search")
+        table = gr.Dataframe(headers=render.ARTICLE_COLUMNS, type="array", interactive=False,
+                             wrap=True, elem_id="nd-articles",
+                             column_widths=["44%", "16%", "12%", "8%", "20%"])
+        with gr.Row(equal_height=False):
+            upload = gr.File(label="Add articles (" + " ".join(UPLOAD_TYPES) + ")",
+                             file_count="multiple", file_types=UPLOAD_TYPES, elem_id="nd-upload")
+            with gr.Column():
+                remove_choice = gr.Dropdown([], label="Remove an article",
+                                            elem_id="nd-remove-choice")
+                remove = gr.Button("Remove", variant="stop", elem_id="nd-remove")
+        report = gr.HTML(js_on_load=None, elem_id="nd-report")
+    return _Layout(turns, chat, sources, example_row, example_buttons, question, ask, outlets,
+                   since, until, clear, archive_tab, counts, search, table, upload, remove_choice,
+                   remove, report)
+
+
+def _wire(app: gr.Blocks, ui: _Layout, handlers: Handlers) -> None:
+    """Connect the events; UI events are private (the API is /ask and /articles)."""
+    private: dict[str, Any] = {"api_visibility": "private"}
+    ask: dict[str, Any] = {"outputs": [ui.chat, ui.sources, ui.turns, ui.question, ui.example_row],
+                           "concurrency_id": "ask", "show_progress": "minimal", **private}
+    state = [ui.turns, ui.outlets, ui.since, ui.until]
+    ui.question.submit(handlers.ask, [ui.question, *state], **ask)
+    ui.ask.click(handlers.ask, [ui.question, *state], **ask)
+    for button in ui.example_buttons:
+        button.click(handlers.ask, [button, *state], **ask)
+    ui.clear.click(handlers.clear, None, [ui.chat, ui.sources, ui.turns, ui.example_row], **private)
+
+    view = [ui.table, ui.remove_choice, ui.outlets, ui.counts]
+    app.load(handlers.archive_view, [ui.search], view, **private)
+    ui.archive_tab.select(handlers.archive_view, [ui.search], view, **private)
+    ui.search.input(handlers.article_table, [ui.search], [ui.table], trigger_mode="always_last",
+                    **private)
+    # writes take turns with each other, never with answering
+    writes: dict[str, Any] = {"concurrency_id": "archive-writes", "concurrency_limit": 1, **private}
+    ui.upload.upload(handlers.add_files, [ui.upload, ui.search], [ui.report, *view, ui.upload],
+                     **writes)
+    ui.remove.click(handlers.remove, [ui.remove_choice, ui.search], [ui.report, *view], **writes)
+
+
+def login(host: str, auth: str | None) -> tuple[str, str] | None:
+    """The (user, password) to require, or None; refuses a non-loopback host without one."""
+    credentials = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not (sep and user and password):
+            raise UsageError("--auth must be USER:PASS (or set NEWSDESK_AUTH=USER:PASS)")
+        credentials = (user, password)
+    if credentials is None and not is_loopback(host):
+        raise UsageError(
+            f"refusing to serve on {host} without a login: anyone who can reach it could read "
+            "and change the archive; add --auth USER:PASS (or set NEWSDESK_AUTH), "
+            "or keep the default --host 127.0.0.1")
+    return credentials
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to bind is reachable from this machine only."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
+
+
+def serve(desk: Desk, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None) -> None:
+    """Run the web chat on the Desk until interrupted."""
+    credentials = login(host, auth)
+    app = build_app(desk)
+    # no share link and no allowed_paths: only Gradio's own uploads and assets are served
+    app.launch(server_name=host, server_port=port, auth=credentials, share=False,
+               max_file_size=desk.settings.max_file_bytes, ssr_mode=False, inbrowser=False,
+               css=(HERE / "chat.css").read_text(encoding="utf-8"),
+               theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                                    font_mono=["ui-monospace", "monospace"]),
+               footer_links=["api"])
+

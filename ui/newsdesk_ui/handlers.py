@@ -1,0 +1,161 @@
+"""The web chat's event functions, bound to one Desk.
+
+Per-user state (the conversation) lives only in what Gradio hands each call from the browser
+session's gr.State; this object holds nothing but the Desk that every session shares.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from newsdesk.errors import NewsdeskError
+from newsdesk.types import Answer
+from newsdesk_ui import render
+from newsdesk_ui.render import Turn
+
+if TYPE_CHECKING:
+    from newsdesk.desk import Desk
+
+ArchiveView = tuple[list[list[str | int]], Any, Any, str]
+
+
+def history_of(turns: Sequence[Turn]) -> list[dict[str, str]]:
+    """The conversation so far in the form `Desk.ask` takes."""
+    history: list[dict[str, str]] = []
+    for turn in turns:
+        history += [{"role": "user", "content": turn.question},
+                    {"role": "assistant", "content": turn.answer.text}]
+    return history
+
+
+def filters_of(outlets: Sequence[str] | None, since: str | None, until: str | None) -> dict[str, Any]:
+    """The filter fields of the chat as `Desk.ask` takes them (empty fields do not filter)."""
+    return {"outlets": list(outlets or []), "since": (since or "").strip(),
+            "until": (until or "").strip()}
+
+
+def filters_label(filters: dict[str, Any]) -> str:
+    """How the filters a question was asked with are shown beside it ("" when none)."""
+    parts = []
+    if filters["outlets"]:
+        parts.append(", ".join(filters["outlets"]))
+    if filters["since"]:
+        parts.append(f"since {filters['since']}")
+    if filters["until"]:
+        parts.append(f"until {filters['until']}")
+    return "Only " + " · ".join(parts) if parts else ""
+
+
+class Handlers:
+    """Everything the web chat's events call, on the one Desk the app was built on."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    # -- chat ----------------------------------------------------------------------------
+    def ask(self, question: str, turns: list[Turn], outlets: list[str] | None, since: str,
+            until: str) -> Iterator[tuple[Any, ...]]:
+        """Stream the answer into the chat; the last update adds the turn and its sources.
+
+        Yields (chat html, sources html, turns, question box, examples row).
+        """
+        question = (question or "").strip()
+        if not question:
+            raise gr.Error("Type a question first.")
+        filters = filters_of(outlets, since, until)
+        text = ""
+        answer: Answer | None = None
+        try:
+            for item in self.desk.ask_stream(question, history=history_of(turns), filters=filters):
+                if isinstance(item, Answer):
+                    answer = item
+                    continue
+                text += item
+                yield (render.conversation(turns, (question, text)), gr.skip(), turns, "",
+                       gr.update(visible=False))
+        except NewsdeskError as exc:
+            raise gr.Error(str(exc)) from exc
+        if answer is None:  # ask_stream always ends with the Answer; anything else is a bug
+            raise RuntimeError("Desk.ask_stream ended without an Answer")
+        turns = [*turns, Turn(question, answer, filters_label(filters))]
+        yield (render.conversation(turns), render.sources(turns), turns, "",
+               gr.update(visible=False))
+
+    def clear(self) -> tuple[str, str, list[Turn], Any]:
+        """Forget this browser's conversation: (chat html, sources html, turns, examples row)."""
+        return render.conversation([]), render.sources([]), [], gr.update(visible=True)
+
+    # -- the API ---------------------------------------------------------------------------
+    def api_ask(self, question: str, history: list[dict[str, str]] | None = None,
+                filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Answer a question from the archive: the Answer as a dict (text with [n] markers,
+        citations with quote, passage and character span, refused, related passages).
+
+        history: earlier turns as [{"role": "user" | "assistant", "content": str}, ...];
+        filters: {"outlets": [...], "since": "YYYY-MM-DD", "until": "YYYY-MM-DD"}.
+        """
+        try:
+            return self.desk.ask(question, history=history or [], filters=filters or None).to_dict()
+        except NewsdeskError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def api_articles(self) -> list[dict[str, Any]]:
+        """The indexed articles: id, title, outlet, author, date, url, chunks."""
+        return [a.to_dict() for a in self.desk.articles()]
+
+    # -- the archive ---------------------------------------------------------------------
+    def article_table(self, query: str) -> list[list[str | int]]:
+        """The archive table, filtered by title."""
+        return render.article_rows(self.desk.articles(), query or "")
+
+    def archive_view(self, query: str) -> ArchiveView:
+        """(table rows, remove choices, outlet filter choices, counts line), all fresh."""
+        articles = self.desk.articles()
+        chunks = sum(a.chunks for a in articles)
+        choices = [(f"{a.title} · {a.id}" if a.title else a.id, a.id) for a in articles]
+        outlets = sorted({a.outlet for a in articles if a.outlet}, key=str.casefold)
+        return (render.article_rows(articles, query or ""), gr.update(choices=choices, value=None),
+                gr.update(choices=outlets),
+                render.message(f"{len(articles)} articles · {chunks} chunks in the archive"))
+
+    def add_files(self, files: list[str] | None, query: str,
+                  progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+                  ) -> tuple[Any, ...]:
+        """Ingest uploaded files through the Desk: (report html, *archive view, cleared upload)."""
+        if not files:
+            return (render.message("Choose files to add."), *self.archive_view(query), None)
+        progress(0, desc=f"Adding {len(files)} file{'s' if len(files) != 1 else ''}")
+        # Each upload is ingested from a private copy named as the user named it: the file name
+        # becomes the article id, and uploading a changed file of the same name updates it.
+        with tempfile.TemporaryDirectory(prefix="newsdesk-upload-") as folder:
+            names: dict[str, str] = {}
+            staged: list[Path] = []
+            for i, upload in enumerate(files):
+                source = Path(upload)
+                target = Path(folder) / str(i) / source.name
+                target.parent.mkdir()
+                shutil.copyfile(source, target)
+                names[str(target)] = source.name
+                staged.append(target)
+            try:
+                report = self.desk.ingest(staged, progress=True)
+            except NewsdeskError as exc:
+                raise gr.Error(str(exc)) from exc
+        return (render.ingest_report(report, names), *self.archive_view(query), None)
+
+    def remove(self, article_id: str | None, query: str) -> tuple[Any, ...]:
+        """Remove one article: (report html, *archive view)."""
+        if not article_id:
+            return (render.message("Choose an article to remove."), *self.archive_view(query))
+        try:
+            removed = self.desk.remove([article_id])
+        except NewsdeskError as exc:
+            raise gr.Error(str(exc)) from exc
+        text = f"Removed {article_id}." if removed else f"{article_id} is not in the archive."
+        return (render.message(text), *self.archive_view(query))
