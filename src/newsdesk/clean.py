@@ -34,17 +34,13 @@ class _Capture:
     field: str
     pattern: re.Pattern[str]
     action: str
-    hint: re.Pattern[str] | None
+    hint: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
 class _Strip:
     pattern: re.Pattern[str]
-    hint: re.Pattern[str] | None
-
-
-def _hint(words: list[str]) -> re.Pattern[str] | None:
-    return re.compile("|".join(re.escape(w.lower()) for w in words)) if words else None
+    hint: frozenset[str]
 
 
 def _find(pattern: re.Pattern[str], line: str) -> re.Match[str] | None:
@@ -52,8 +48,8 @@ def _find(pattern: re.Pattern[str], line: str) -> re.Match[str] | None:
     return pattern.match(line) if pattern.pattern.startswith("^") else pattern.search(line)
 
 
-def _hinted(hint: re.Pattern[str] | None, lowered: str) -> bool:
-    return hint is None or hint.search(lowered) is not None
+def _hinted(hint: frozenset[str], present: frozenset[str]) -> bool:
+    return not hint or not hint.isdisjoint(present)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +61,7 @@ class Rules:
     drop: re.Pattern[str]
     strips: tuple[_Strip, ...]
     outlets: Mapping[str, str]
+    hints: re.Pattern[str]  # every rule's hint words, to find in one pass which a line holds
     label_max_words: int
     headline_max_words: int
     caption_min_words: int
@@ -104,6 +101,8 @@ def load_rules(path: Path | None = None) -> Rules:
     data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
     flags = re.IGNORECASE
     structure = data.get("structure", {})
+    hints = sorted({h.lower() for section in ("metadata", "strip") for rule in data.get(section, [])
+                    for h in rule.get("hint", [])}, key=len, reverse=True)
     return Rules(
         blocks=tuple(
             _Block(b["name"], re.compile(b["start"], flags), re.compile(b["end"], flags),
@@ -112,15 +111,17 @@ def load_rules(path: Path | None = None) -> Rules:
         ),
         captures=tuple(
             _Capture(m["name"], m["field"], re.compile(m["pattern"]), m.get("action", "keep"),
-                     _hint(m.get("hint", [])))
+                     frozenset(h.lower() for h in m.get("hint", [])))
             for m in data.get("metadata", [])
         ),
         # Drop rules are matched from the line start: one alternation, tried at one position.
         drop=re.compile("|".join(f"(?:{d['pattern']})" for d in data.get("drop", [])) or "(?!)",
                         flags),
-        strips=tuple(_Strip(re.compile(x["pattern"], flags), _hint(x.get("hint", [])))
+        strips=tuple(_Strip(re.compile(x["pattern"], flags),
+                            frozenset(h.lower() for h in x.get("hint", [])))
                      for x in data.get("strip", [])),
         outlets={name.lower(): name for name in data.get("outlets", {}).get("names", [])},
+        hints=re.compile("|".join(re.escape(h) for h in hints) or "(?!)"),
         label_max_words=int(structure.get("label_max_words", 5)),
         headline_max_words=int(structure.get("headline_max_words", 25)),
         caption_min_words=int(structure.get("caption_min_words", 6)),
@@ -179,10 +180,11 @@ def _take_line(line: str, rules: Rules, state: _State) -> None:
         if block.start.search(line):
             state.open_block, state.block_lines = block, 0
             return
-    line = _capture(line, rules, state.meta)
+    present = frozenset(rules.hints.findall(line.lower()))
+    line = _capture(line, rules, state.meta, present)
     if not line or rules.drop.match(line):
         return
-    line = _strip_credits(line, rules)
+    line = _strip_credits(line, rules, present)
     if not line:
         return
     outlet = rules.outlets.get(line.rstrip(".").lower())
@@ -203,12 +205,12 @@ def _take_line(line: str, rules: Rules, state: _State) -> None:
     state.blocks[-1].append(line)
 
 
-def _capture(line: str, rules: Rules, meta: dict[str, str]) -> str:
-    """Collect metadata the line states; return what is left of the line ('' = drop it)."""
+def _capture(line: str, rules: Rules, meta: dict[str, str], present: frozenset[str]) -> str:
+    """Collect metadata the line states; return what is left of the line ('' = drop it).
+    `present` holds the rules' hint words found in the line."""
     drop = False
-    lowered = line.lower()
     for rule in rules.captures:
-        match = _find(rule.pattern, line) if _hinted(rule.hint, lowered) else None
+        match = _find(rule.pattern, line) if _hinted(rule.hint, present) else None
         if not match:
             continue
         meta.setdefault(rule.field, match.group("value").strip())
@@ -219,12 +221,11 @@ def _capture(line: str, rules: Rules, meta: dict[str, str]) -> str:
     return "" if drop else line
 
 
-def _strip_credits(line: str, rules: Rules) -> str:
+def _strip_credits(line: str, rules: Rules, present: frozenset[str]) -> str:
     """Remove photo credits inside a line; drop what is left if it is only a caption stub."""
-    lowered = line.lower()
     stripped = line
     for rule in rules.strips:
-        if _hinted(rule.hint, lowered):
+        if _hinted(rule.hint, present):
             stripped = rule.pattern.sub("", stripped)
     if stripped == line:
         return line

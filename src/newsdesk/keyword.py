@@ -50,17 +50,30 @@ def _analyzer() -> tuple[Any, frozenset[str]]:
     return Stemmer.Stemmer("english"), frozenset(_bm25s().stopwords.STOPWORDS_EN_PLUS)
 
 
+_STEMS: dict[str, str] = {}  # word -> its stem, "" for a stop word; bounded below
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop-word-free, Snowball-stemmed words: the same for chunks and queries.
 
     Equivalent to `bm25s.tokenize(..., stopwords=STOPWORDS_EN_PLUS, stemmer=...)` with
-    return_ids=False, without its per-call vocabulary building (twice as fast here), plus
-    irregular verbs mapped to their base form first.
+    return_ids=False, plus irregular verbs mapped to their base form first; each distinct word
+    is stemmed once per process (three times faster than bm25s.tokenize here).
     """
-    stemmer, stopwords = _analyzer()
-    return [stemmer.stemWords([_IRREGULAR.get(w, w) for w in _WORD.findall(text.lower())
-                               if w not in stopwords])
-            for text in texts]
+    stems = _STEMS
+    if len(stems) > 1_000_000:
+        stems.clear()
+    out: list[list[str]] = []
+    for text in texts:
+        found = _WORD.findall(text.lower())
+        missing = [w for w in set(found) if w not in stems]
+        if missing:
+            stemmer, stopwords = _analyzer()
+            for word, stemmed in zip(missing, stemmer.stemWords(
+                    [_IRREGULAR.get(w, w) for w in missing]), strict=True):
+                stems[word] = "" if word in stopwords else stemmed
+        out.append([t for t in map(stems.__getitem__, found) if t])
+    return out
 
 
 def words(text: str) -> list[str]:
