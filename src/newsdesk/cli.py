@@ -277,7 +277,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"the web chat cannot be loaded ({exc}); reinstall newsdesk") from exc
     auth = args.auth or settings.auth
     with _open_or_build(settings) as desk:
-        serve(desk, host=args.host, port=args.port, auth=auth)
+        articles = len(desk.articles())
+        serve(desk, host=args.host, port=args.port, auth=auth,
+              announce=lambda url: print(f"newsdesk: the web chat on {articles} articles is at "
+                                         f"{url} (Ctrl-C stops it)", flush=True))
     return 0
 
 

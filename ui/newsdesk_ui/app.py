@@ -7,6 +7,7 @@ render.py and the event functions in handlers.py.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,11 +68,12 @@ def build_app(desk: Desk, examples: tuple[str, ...] = EXAMPLES) -> gr.Blocks:
         with gr.Tabs():
             layout = _layout(turns, examples)
         # the API first, so that its names are not taken by the (private) UI events
-        gr.api(handlers.api_ask, api_name="ask", concurrency_id="ask")
-        gr.api(handlers.api_articles, api_name="articles")
+        gr.api(handlers.api_ask, api_name="ask", concurrency_id="ask")  # type: ignore[attr-defined]
+        gr.api(handlers.api_articles, api_name="articles")  # type: ignore[attr-defined]
         _wire(app, layout, handlers)
     app.queue(default_concurrency_limit=CONCURRENCY)
-    return app
+    blocks: gr.Blocks = app
+    return blocks
 
 
 def _layout(turns: gr.State, examples: tuple[str, ...]) -> _Layout:
@@ -166,8 +168,10 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve to anything
 
 
-def serve(desk: Desk, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None) -> None:
-    """Run the web chat on the Desk until interrupted."""
+def serve(desk: Desk, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
+          announce: Callable[[str], None] | None = None) -> None:
+    """Run the web chat on the Desk until interrupted; `announce` is told the URL once it
+    listens."""
     credentials = login(host, auth)
     app = build_app(desk)
     # no share link and no allowed_paths: only Gradio's own uploads and assets are served
@@ -176,5 +180,8 @@ def serve(desk: Desk, host: str = "127.0.0.1", port: int = 7860, auth: str | Non
                css=(HERE / "chat.css").read_text(encoding="utf-8"),
                theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                                     font_mono=["ui-monospace", "monospace"]),
-               footer_links=["api"])
+               footer_links=["api"], quiet=True, prevent_thread_lock=True)
+    if announce is not None:
+        announce(f"http://{host}:{app.server_port}/")
+    app.block_thread()
 
