@@ -25,7 +25,7 @@ import numpy as np
 from newsdesk.catalog import Catalog, StoredArticle, date_number, outlet_key
 from newsdesk.chunk import TOKENIZER
 from newsdesk.embed import DEFAULT_EMBEDDER, Embedder, embedder_dim, embedder_model_id
-from newsdesk.errors import IndexBusyError, IndexMissingError
+from newsdesk.errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from newsdesk.keyword import KeywordIndex
 from newsdesk.store import FORMAT_VERSION, MANIFEST, Manifest, VectorStore
 from newsdesk.types import Chunk
@@ -174,7 +174,9 @@ class Archive:
         self.vectors.delete(stale)
 
     def _reconcile(self) -> None:
-        """After an interrupted write: drop vectors the catalog does not know, restore missing ones."""
+        """After an interrupted write: drop the vectors the catalog does not know. A chunk of the
+        catalog without its vector cannot come from an interrupted write (vectors go first), so
+        it means the Chroma files were damaged."""
         known = self.catalog.all_chunk_ids()
         stored = self.vectors.ids()
         orphans = sorted(stored - known)
@@ -183,7 +185,10 @@ class Archive:
             self.vectors.delete(orphans)
         missing = known - stored
         if missing:
-            raise_missing(self.index_dir, len(missing))
+            raise IndexCorruptError(
+                f"{len(missing)} passages in {self.index_dir} have no vector (the Chroma files "
+                f"were damaged); run `newsdesk ingest --rebuild --index-dir {self.index_dir} "
+                "PATH...`")
 
     # -- reading ------------------------------------------------------------------------
     def keyword(self, tokens: Mapping[str, str] | None = None) -> KeywordIndex:
@@ -201,15 +206,6 @@ class Archive:
                     log.warning("cannot save the keyword index in %s: %s", self.index_dir, exc)
             self._keyword = index
             return index
-
-
-def raise_missing(index_dir: Path, count: int) -> None:
-    """Vectors the catalog expects are gone: the index is damaged beyond automatic repair."""
-    from newsdesk.errors import IndexCorruptError
-
-    raise IndexCorruptError(
-        f"{count} passages in {index_dir} have no vector (the Chroma files were damaged); "
-        f"run `newsdesk ingest --rebuild --index-dir {index_dir} PATH...`")
 
 
 def wipe(index_dir: Path) -> None:

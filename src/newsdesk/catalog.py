@@ -261,22 +261,20 @@ class Catalog:
     # -- chunks -------------------------------------------------------------------------
     def chunk_rows_by_id(self, ids: Sequence[str]) -> dict[str, ChunkRow]:
         """Chunks by id (unknown ids are left out)."""
-        return self._chunk_rows("c.id", list(ids), key=lambda r: r.id)
+        return {row.id: row for row in self._chunk_rows("c.id", list(ids))}
 
     def chunk_rows_by_rid(self, rids: Sequence[int]) -> dict[int, ChunkRow]:
         """Chunks by row id (the keyword index refers to chunks by row id)."""
-        return self._chunk_rows("c.rid", list(rids), key=lambda r: r.rid)
+        return {row.rid: row for row in self._chunk_rows("c.rid", list(rids))}
 
-    def _chunk_rows(self, column: str, values: list[object], key: object) -> dict:  # type: ignore[type-arg]
-        out = {}
+    def _chunk_rows(self, column: str, values: list[str] | list[int]) -> list[ChunkRow]:
+        out: list[ChunkRow] = []
         with self._lock:
             for batch in _batches(values):
                 marks = ",".join("?" * len(batch))
-                for row in self._db.execute(
-                        "SELECT c.rid, c.id, c.article, a.id, c.start, c.end FROM chunks c "
-                        f"JOIN articles a ON a.rid = c.article WHERE {column} IN ({marks})", batch):
-                    chunk = ChunkRow(*row)
-                    out[key(chunk)] = chunk  # type: ignore[operator]
+                out += [ChunkRow(*row) for row in self._db.execute(
+                    "SELECT c.rid, c.id, c.article, a.id, c.start, c.end FROM chunks c "
+                    f"JOIN articles a ON a.rid = c.article WHERE {column} IN ({marks})", batch)]
         return out
 
     def all_chunks(self, page: int = 2000) -> Iterator[tuple[int, int, str, str]]:
@@ -323,6 +321,7 @@ def _filter_sql(
     return " AND ".join(clauses), params
 
 
-def _batches(values: list[object] | list[str] | list[int], size: int = 900) -> Iterator[list]:  # type: ignore[type-arg]
+def _batches(values: Sequence[object], size: int = 900) -> Iterator[list[object]]:
+    """Slices of at most `size` values (SQLite limits the parameters of one statement)."""
     for i in range(0, len(values), size):
-        yield values[i:i + size]
+        yield list(values[i:i + size])

@@ -92,7 +92,7 @@ def plain_text(answer: Answer, width: int | None = None) -> str:
             lines += ["", "Closest passages:"]
             for p in answer.related:
                 lines.append(f"  · {source_line(p)}")
-                lines += wrapped(_clip(p.text), "      ")
+                lines += wrapped(clip(p.text), "      ")
         return "\n".join(lines)
     lines += ["", coverage_line(answer), "", "Sources"]
     for c in answer.citations:
@@ -101,7 +101,8 @@ def plain_text(answer: Answer, width: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def _clip(text: str, limit: int = 240) -> str:
+def clip(text: str, limit: int = 240) -> str:
+    """A passage shortened to about `limit` characters, at a word, for a listing."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 

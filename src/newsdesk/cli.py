@@ -155,11 +155,6 @@ def _print_answer(answer: Answer) -> None:
     print(plain_text(answer, width=92))
 
 
-def _clip(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-
-
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     history: list[dict[str, str]] = []
     with _open_or_build(settings) as desk:
@@ -188,7 +183,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
-    from newsdesk.cite import source_line
+    from newsdesk.cite import clip, source_line
 
     with _open_or_build(settings) as desk:
         passages = desk.search(args.query, k=args.k, filters=_filters(args))
@@ -198,7 +193,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     for rank, p in enumerate(passages, start=1):
         also = f" (also in {', '.join(p.sources[1:])})" if p.also_in else ""
         print(f"{rank:>2}. {p.score:.4f}  {source_line(p)}{also}")
-        print(textwrap.indent(textwrap.fill(_clip(p.text, 320), 88), "      "))
+        print(textwrap.indent(textwrap.fill(clip(p.text, 320), 88), "      "))
     if not passages:
         print("no passages found")
     return 0
