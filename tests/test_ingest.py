@@ -146,10 +146,10 @@ def test_the_keyword_index_follows_every_change(open_desk, corpus: Path) -> None
     desk.ingest([corpus])
     keyword = desk.archive.keyword()
     assert keyword.generation == desk.archive.catalog.generation
-    assert len(keyword.chunk_rids) == desk.archive.catalog.counts()[1]
+    assert keyword.documents == desk.archive.catalog.counts()[1]
     desk.remove(["004_5c8df6fe0fbd710e.txt"])
     keyword = desk.archive.keyword()
-    assert len(keyword.chunk_rids) == desk.archive.catalog.counts()[1]
+    assert keyword.documents == desk.archive.catalog.counts()[1]
     hits = keyword.search("Thorn Marinus Analytics", 5)
     assert hits == []  # only 004 named them, and it is gone
 

@@ -33,7 +33,7 @@ def _snapshot(index: Path) -> tuple[set[str], int, dict[str, str], int]:
     with Desk.open(settings=settings_for(index)) as desk:
         texts = {cid: text for _, _, cid, text in desk.archive.catalog.all_chunks()}
         keyword = desk.archive.keyword()
-        return desk.archive.vectors.ids(), desk.archive.vectors.count(), texts, len(keyword.chunk_rids)
+        return desk.archive.vectors.ids(), desk.archive.vectors.count(), texts, keyword.documents
 
 
 @pytest.mark.slow

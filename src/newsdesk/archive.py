@@ -5,7 +5,8 @@ Write protocol for a batch: mark the index dirty; write the new vectors (determi
 so repeating a write is harmless); commit the catalog rows in one transaction; delete the
 vectors those rows replaced. The catalog is the source of truth: a vector it does not know is
 never returned, and `finish` (or the next writer, seeing the dirty mark) deletes it. The
-keyword index records the catalog generation it was built from and is rebuilt when they differ.
+keyword index records the catalog generation it was built from and is brought up to date (by
+the change, or rebuilt) when they differ.
 """
 
 from __future__ import annotations
@@ -192,14 +193,19 @@ class Archive:
 
     # -- reading ------------------------------------------------------------------------
     def keyword(self, tokens: Mapping[str, str] | None = None) -> KeywordIndex:
-        """The keyword index for the catalog's current generation (loaded or rebuilt)."""
+        """The keyword index for the catalog's current generation: loaded, updated by what
+        changed, or rebuilt."""
         generation = self.catalog.generation
         with self._keyword_lock:
             index = self._keyword
             if index is None or index.generation != generation:
-                index = KeywordIndex.load(self.index_dir / _KEYWORD)
+                index = KeywordIndex.load(self.index_dir / _KEYWORD) or index
             if index is None or index.generation != generation:
-                index = KeywordIndex.build(self.catalog.all_chunks(), generation, tokens)
+                updated = None
+                if index is not None:
+                    updated = index.updated(self.catalog.chunk_keys(), generation,
+                                            self.catalog.chunks_by_rid, tokens)
+                index = updated or KeywordIndex.build(self.catalog.all_chunks(), generation, tokens)
                 try:
                     index.save(self.index_dir / _KEYWORD)
                 except OSError as exc:  # a read-only index still answers from memory

@@ -295,6 +295,27 @@ class Catalog:
             for rid, article, cid, start, end in chunks:
                 yield rid, article, cid, texts[article][start:end]
 
+    def chunks_by_rid(self, rids: Sequence[int]) -> list[tuple[int, int, str, str]]:
+        """(chunk rid, article rid, chunk id, chunk text) for the given chunks, in rid order."""
+        chunks: list[tuple[int, int, str, int, int]] = []
+        texts: dict[int, str] = {}
+        with self._lock:
+            for batch in _batches(sorted(rids)):
+                chunks += self._db.execute(
+                    "SELECT rid, article, id, start, end FROM chunks "
+                    f"WHERE rid IN ({','.join('?' * len(batch))}) ORDER BY rid", batch).fetchall()
+            for batch in _batches(sorted({c[1] for c in chunks})):
+                texts.update(self._db.execute(
+                    f"SELECT rid, text FROM articles WHERE rid IN ({','.join('?' * len(batch))})",
+                    batch).fetchall())
+        return [(rid, article, cid, texts[article][start:end])
+                for rid, article, cid, start, end in chunks]
+
+    def chunk_keys(self) -> list[tuple[int, int, str]]:
+        """(chunk rid, article rid, chunk id) for every chunk: what the keyword index must hold."""
+        with self._lock:
+            return self._db.execute("SELECT rid, article, id FROM chunks").fetchall()
+
     def all_chunk_ids(self) -> set[str]:
         """Every chunk id in the catalog."""
         with self._lock:
