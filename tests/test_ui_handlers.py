@@ -159,7 +159,7 @@ def test_questions_and_article_text_are_escaped(open_writable: Callable[..., Des
         assert "<script" not in page and "<b>" not in page and "<i>" not in page
         assert html.escape(MARKUP) in page
     assert html.escape(question) in chat
-    rows = handlers.article_table("quillfeather")  # the table shows text, never HTML
+    rows = handlers.archive_search("quillfeather")[0]  # the table shows text, never HTML
     assert rows == [[MARKUP_TITLE, "—", "—", 1, "markup.txt"]]
 
 
@@ -222,13 +222,28 @@ def test_remove_takes_an_article_out_of_the_next_answers(open_writable: Callable
 
 def test_the_archive_table_is_searched_by_title(sample_desk: Desk) -> None:
     handlers = Handlers(sample_desk)
-    assert len(handlers.article_table("")) == 5
-    rows = handlers.article_table("moratorium")
+    assert len(handlers.archive_search("")[0]) == 5
+    rows, choices, _ = handlers.archive_search("moratorium")
     assert rows == [["Amazon Extends Moratorium on Police Use of Facial Recognition Software",
                      "—", "—", 2, "003_c4a1611d945e26cc.txt"]]
-    assert handlers.article_table("no such words") == []
+    assert [value for _, value in choices["choices"]] == ["003_c4a1611d945e26cc.txt"]
+    assert handlers.archive_search("no such words")[0] == []
     _, _, outlets, counts = handlers.archive_view("")
     assert outlets["choices"] == ["GeekWire", "The Daily Dot"] and "5 articles · 10 chunks" in counts
+    assert "listing" not in counts
+
+
+def test_a_big_archive_lists_the_newest_articles_and_search_finds_the_rest(
+        sample_desk: Desk) -> None:
+    handlers = Handlers(sample_desk, row_limit=2)
+    rows, choices, counts = handlers.archive_search("")
+    newest = [a.id for a in sample_desk.articles()][:2]
+    assert [r[-1] for r in rows] == newest == [value for _, value in choices["choices"]]
+    assert "5 articles" in counts and "listing the newest 2 of 5 articles" in counts
+    rows, _, counts = handlers.archive_search(".TXT")  # file names match too
+    assert len(rows) == 2 and "listing the newest 2 of 5 matching articles" in counts
+    rows, _, counts = handlers.archive_search("moratorium")  # one match: listed, no note
+    assert len(rows) == 1 and "listing" not in counts
 
 
 def test_answering_goes_on_while_an_ingest_is_running(open_writable: Callable[..., Desk],
@@ -267,7 +282,7 @@ def test_the_api_answers_with_the_answer_as_a_dict(sample_desk: Desk) -> None:
         handlers.api_ask("Why?", [{"speaker": "me"}])
     with pytest.raises(gr.Error, match="unknown filter"):
         handlers.api_ask(REKOGNITION, [], {"publisher": "x"})
-    assert {a["id"] for a in handlers.api_articles()} == {r[-1] for r in handlers.article_table("")}
+    assert {a["id"] for a in handlers.api_articles()} == {r[-1] for r in handlers.archive_search("")[0]}
 
 
 def test_the_app_exposes_ask_and_keeps_writes_apart_from_answering(sample_desk: Desk) -> None:

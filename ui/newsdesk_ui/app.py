@@ -133,8 +133,8 @@ def _wire(app: gr.Blocks, ui: _Layout, handlers: Handlers) -> None:
     view = [ui.table, ui.remove_choice, ui.outlets, ui.counts]
     app.load(handlers.archive_view, [ui.search], view, **private)
     ui.archive_tab.select(handlers.archive_view, [ui.search], view, **private)
-    ui.search.input(handlers.article_table, [ui.search], [ui.table], trigger_mode="always_last",
-                    **private)
+    ui.search.input(handlers.archive_search, [ui.search], [ui.table, ui.remove_choice, ui.counts],
+                    trigger_mode="always_last", **private)
     # writes take turns with each other, never with answering
     writes: dict[str, Any] = {"concurrency_id": "archive-writes", "concurrency_limit": 1, **private}
     ui.upload.upload(handlers.add_files, [ui.upload, ui.search], [ui.report, *view, ui.upload],

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from newsdesk.errors import NewsdeskError
-from newsdesk.types import Answer
+from newsdesk.types import Answer, ArticleInfo
 from newsdesk_ui import render
 from newsdesk_ui.render import Turn
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from newsdesk.desk import Desk
 
 ArchiveView = tuple[list[list[str | int]], Any, Any, str]
+ArchiveListing = tuple[list[list[str | int]], Any, str]
+ROW_LIMIT = 500  # articles the archive tab lists at once (newest first); search finds the rest
 
 
 def history_of(turns: Sequence[Turn]) -> list[dict[str, str]]:
@@ -55,8 +57,9 @@ def filters_label(filters: dict[str, Any]) -> str:
 class Handlers:
     """Everything the web chat's events call, on the one Desk the app was built on."""
 
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, row_limit: int = ROW_LIMIT) -> None:
         self.desk = desk
+        self.row_limit = row_limit
 
     # -- chat ----------------------------------------------------------------------------
     def ask(self, question: str, turns: list[Turn], outlets: list[str] | None, since: str,
@@ -110,19 +113,28 @@ class Handlers:
         return [a.to_dict() for a in self.desk.articles()]
 
     # -- the archive ---------------------------------------------------------------------
-    def article_table(self, query: str) -> list[list[str | int]]:
-        """The archive table, filtered by title."""
-        return render.article_rows(self.desk.articles(), query or "")
+    def archive_search(self, query: str) -> ArchiveListing:
+        """(table rows, remove choices, counts line) for the articles whose title matches."""
+        return self._listing(self.desk.articles(), query or "")
 
     def archive_view(self, query: str) -> ArchiveView:
         """(table rows, remove choices, outlet filter choices, counts line), all fresh."""
         articles = self.desk.articles()
-        chunks = sum(a.chunks for a in articles)
-        choices = [(f"{a.title} · {a.id}" if a.title else a.id, a.id) for a in articles]
+        rows, choices, counts = self._listing(articles, query or "")
         outlets = sorted({a.outlet for a in articles if a.outlet}, key=str.casefold)
-        return (render.article_rows(articles, query or ""), gr.update(choices=choices, value=None),
-                gr.update(choices=outlets),
-                render.message(f"{len(articles)} articles · {chunks} chunks in the archive"))
+        return rows, choices, gr.update(choices=outlets), counts
+
+    def _listing(self, articles: Sequence[ArticleInfo], query: str) -> ArchiveListing:
+        found = render.matching_articles(articles, query)
+        shown = found[:self.row_limit]
+        line = f"{len(articles):,} articles · {sum(a.chunks for a in articles):,} chunks in the archive"
+        if len(shown) < len(found):
+            which = "matching articles" if query.strip() else "articles"
+            line += (f" · listing the newest {len(shown):,} of {len(found):,} {which}; "
+                     "search titles to find the others")
+        choices = [(f"{a.title} · {a.id}" if a.title else a.id, a.id) for a in shown]
+        return (render.article_rows(shown), gr.update(choices=choices, value=None),
+                render.message(line))
 
     def add_files(self, files: list[str] | None, query: str,
                   progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008

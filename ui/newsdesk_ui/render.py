@@ -143,11 +143,15 @@ def passage(citation: Citation) -> str:
 ARTICLE_COLUMNS = ["Title", "Outlet", "Date", "Chunks", "File"]
 
 
-def article_rows(articles: Sequence[ArticleInfo], query: str = "") -> list[list[str | int]]:
-    """Table rows of the articles whose title (or file name) contains the query."""
+def matching_articles(articles: Sequence[ArticleInfo], query: str) -> list[ArticleInfo]:
+    """The articles whose title (or file name) contains the query."""
     needle = query.strip().casefold()
-    return [[a.title or "—", a.outlet or "—", a.date or "—", a.chunks, a.id] for a in articles
-            if needle in a.title.casefold() or needle in a.id.casefold()]
+    return [a for a in articles if needle in a.title.casefold() or needle in a.id.casefold()]
+
+
+def article_rows(articles: Sequence[ArticleInfo]) -> list[list[str | int]]:
+    """Table rows of the articles."""
+    return [[a.title or "—", a.outlet or "—", a.date or "—", a.chunks, a.id] for a in articles]
 
 
 def ingest_report(report: IngestReport, names: Mapping[str, str]) -> str:
