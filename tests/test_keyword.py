@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import bm25s
+import numpy as np
 import pytest
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
@@ -98,3 +99,15 @@ def test_small_changes_update_the_keyword_index_without_a_rebuild(open_desk, tmp
     assert rebuilt.main_id != main_id and rebuilt.pending == 0
     assert rebuilt.documents == reopened.archive.catalog.counts()[1]
     assert set(_hits_by_article(reopened, "Palmont harbour")) == {"ferry-copy.txt"}
+
+
+def test_a_damaged_keyword_index_is_rebuilt_from_the_catalog(open_desk, corpus: Path,
+                                                             index_dir: Path) -> None:
+    desk = open_desk()
+    desk.ingest([corpus])
+    before = desk.archive.keyword().search("Thorn Marinus Analytics", 5)
+    desk.close()
+    (index_dir / "bm25" / "dead.npy").write_bytes(b"not an array")
+    reopened = open_desk()
+    assert reopened.archive.keyword().search("Thorn Marinus Analytics", 5) == before != []
+    assert np.load(index_dir / "bm25" / "dead.npy").size == 0  # saved again, whole

@@ -335,7 +335,7 @@ class KeywordIndex:
             return cls(retriever, chunk_rids, article_rids, keys, int(state["generation"]),
                        avgdl=float(state["avgdl"]), main_id=str(state["main"]), delta=delta,
                        dead=np.load(directory / _DEAD))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, IndexError) as exc:  # IndexError: read mid-swap
             log.info("keyword index at %s unreadable (%s); it will be rebuilt", directory, exc)
             return None
 
