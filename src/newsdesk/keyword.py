@@ -349,21 +349,25 @@ class KeywordIndex:
             return 0
         return int(indptr[column + 1] - indptr[column])
 
+    def _counts(self, term: str) -> tuple[int, int]:
+        """(chunks holding the term, chunks indexed) over the main index and the added ones;
+        chunks removed since the last rebuild still count, as in the main index's own scores."""
+        added = self.delta.frequency(term) if self.delta else 0
+        return (self._frequency(term) + added,
+                len(self.chunk_rids) + (len(self.delta.rids) if self.delta else 0))
+
     def share(self, term: str) -> float:
-        """The share of chunks that hold a stemmed term (chunks removed since the last rebuild
-        still count, as they do in the main index's own scores)."""
-        documents = len(self.chunk_rids) + (len(self.delta.rids) if self.delta else 0)
-        if not documents:
-            return 0.0
-        found = self._frequency(term) + (self.delta.frequency(term) if self.delta else 0)
-        return found / documents
+        """The share of chunks that hold a stemmed term."""
+        found, documents = self._counts(term)
+        return found / documents if documents else 0.0
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25 inverse document frequency of stemmed terms (a term never seen gets the most)."""
-        documents = len(self.chunk_rids) + (len(self.delta.rids) if self.delta else 0)
-        return {term: _lucene_idf(documents, self._frequency(term)
-                                  + (self.delta.frequency(term) if self.delta else 0))
-                for term in terms}
+        out: dict[str, float] = {}
+        for term in terms:
+            found, documents = self._counts(term)
+            out[term] = _lucene_idf(documents, found)
+        return out
 
     def search(
         self, query: str, n: int, allowed_articles: np.ndarray | None = None
