@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
            "December|Jan\\.|Feb\\.|Aug\\.|Sept?\\.|Oct\\.|Nov\\.|Dec\\.")
@@ -97,9 +98,11 @@ def _word_position(sentence: str, offset: int) -> int:
     return len(sentence[:offset].split())
 
 
-def names(sentence: str, known: set[str] | frozenset[str] = frozenset()) -> list[Item]:
+def names(sentence: str, known: set[str] | frozenset[str] = frozenset(),
+          keep_initial: bool = False) -> list[Item]:
     """Proper-name words of a sentence, lower-cased, possessives dropped. A capitalised first
-    word counts only if it is an acronym or in `known` (words seen capitalised mid-sentence)."""
+    word counts only if it is an acronym, in `known` (words seen capitalised mid-sentence), or
+    `keep_initial` is set."""
     out: list[Item] = []
     lead = len(sentence) - len(sentence.lstrip(" “\"‘'("))
     for match in _CAPITALISED.finditer(sentence):
@@ -108,7 +111,8 @@ def names(sentence: str, known: set[str] | frozenset[str] = frozenset()) -> list
                 or WEEKDAY.fullmatch(match.group()):
             continue
         raw = match.group()
-        if match.start() == lead and not (raw.isupper() and len(raw) > 1) and word not in known:
+        if match.start() == lead and not (raw.isupper() and len(raw) > 1) and word not in known \
+                and not keep_initial:
             continue
         out.append(Item(word, _word_position(sentence, match.start())))
     return out
@@ -157,42 +161,59 @@ def _keep(segment: list[tuple[str, int]], found: list[Item], sentence: str) -> N
                           _word_position(sentence, segment[0][1])))
 
 
+PERCENT = re.compile(
+    r"\b\d[\d,.]*\s?(?:%|percent\b|per cent\b|percentage points?\b)|%", re.IGNORECASE)
+
 _PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "year": (YEAR,), "month": (MONTH,), "weekday": (WEEKDAY,), "time": (TIME,),
-    "date": (YEAR, MONTH, WEEKDAY, RELATIVE_DATE), "money": (MONEY,),
-    "duration": (DURATION,), "number": (NUMBER,),
+    "money": (MONEY,),
+    "duration": (DURATION,), "number": (NUMBER,), "percent": (PERCENT,),
 }
+# What each evidence kind is made of (see `found`): a date is any of its parts.
+KINDS = ("person", "name", "date", "number", "money", "percent", "duration")
+_KIND_PATTERNS = {"date": ("year", "month", "weekday", "time"), "number": ("number",),
+                  "money": ("money",), "percent": ("percent",), "duration": ("duration",)}
 
 
-def items(sentence: str, kind: str, question: str, question_names: Iterable[str],
-          known: set[str] | frozenset[str] = frozenset()) -> list[Item]:
-    """The items of `kind` in a sentence that the question does not already hold."""
+def found(sentence: str, question: str, question_names: Iterable[str],
+          known: set[str] | frozenset[str] = frozenset()) -> dict[str, list[Item]]:
+    """Every kind of answer-like item (see KINDS) in a sentence that the question does not
+    already hold, by kind. A capitalised first word counts as a name only if it is an acronym
+    or in `known`."""
     asked = set(question_names)
-    if kind == "name":
-        return [i for i in names(sentence, known) if i.text not in asked]
-    if kind == "person":
-        return [i for i in people(sentence) if not set(i.text.split()) <= asked]
-    out: list[Item] = []
     lowered = question.lower()
-    for pattern in _PATTERNS.get(kind, ()):
-        for match in pattern.finditer(sentence):
-            text = match.group().strip()
-            if kind == "number" and YEAR.fullmatch(text):
-                continue  # a year is not a count
-            if text.lower() not in lowered:
-                out.append(Item(text.lower(), _word_position(sentence, match.start())))
+    everything, initial = _everything(sentence)
+    out: dict[str, list[Item]] = {}
+    for kind, items in everything:
+        if kind == "person":
+            out[kind] = [i for i in items if not set(i.text.split()) <= asked]
+        elif kind == "name":
+            out[kind] = [i for i in items if i.text not in asked
+                         and (i.position != initial or i.text in known)]
+        else:
+            out[kind] = [i for i in items if i.text not in lowered]
     return out
 
 
-def in_category(sentence: str, cues: frozenset[str], asked: Iterable[str]) -> bool:
-    """Whether the sentence names something of a category, by its cue words ("The Washington
-    Post" for a newspaper; any acronym where "ACRONYM" is a cue), not already in the question."""
-    asked = set(asked)
-    for run in re.finditer(r"(?:[A-Z][\w&.-]*(?:[’']s)?\s?)+", sentence):
-        words = [re.sub(r"[’']s$", "", w).rstrip(".") for w in run.group().split()]
-        if any(w.lower() in asked for w in words):
-            continue
-        if any(w in cues or ("ACRONYM" in cues and w.isupper() and w.isalpha() and len(w) > 1)
-               for w in words):
-            return True
-    return False
+@lru_cache(maxsize=65536)
+def _everything(sentence: str) -> tuple[tuple[tuple[str, tuple[Item, ...]], ...], int]:
+    """The items of every kind in a sentence, whatever the question, and the word position of
+    a capitalised first word that is not an acronym (-1 when there is none)."""
+    lead = len(sentence) - len(sentence.lstrip(" “\"‘'("))
+    first = _CAPITALISED.match(sentence, lead)
+    initial = _word_position(sentence, lead) if first and not (
+        first.group().isupper() and len(first.group()) > 1) else -1
+    kinds: list[tuple[str, tuple[Item, ...]]] = [
+        ("person", tuple(people(sentence))),
+        ("name", tuple(names(sentence, keep_initial=True))),
+    ]
+    for kind, parts in _KIND_PATTERNS.items():
+        items: list[Item] = []
+        for part in parts:
+            for match in _PATTERNS[part][0].finditer(sentence):
+                text = match.group().strip()
+                if kind == "number" and YEAR.fullmatch(text):
+                    continue  # a year is not a count
+                items.append(Item(text.lower(), _word_position(sentence, match.start())))
+        kinds.append((kind, tuple(items)))
+    return tuple(kinds), initial

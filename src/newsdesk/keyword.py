@@ -385,7 +385,7 @@ class KeywordIndex:
                 mask = allowed if mask is None else mask * allowed
             k = min(n, len(self.chunk_rids))
             docs, scores = self._retriever.retrieve(
-                [main_terms], k=k, show_progress=False, weight_mask=mask, n_threads=1)
+                [main_terms], k=k, show_progress=False, weight_mask=mask, n_threads=0)
             found += [(int(self.chunk_rids[d]), float(s))
                       for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
         if self.delta is not None:

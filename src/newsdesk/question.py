@@ -14,8 +14,11 @@ from typing import Any
 from newsdesk import keyword
 
 _TOKEN = re.compile(r"[A-Za-z0-9][\w’'.-]*[\w]|[A-Za-z0-9]")
+# "…, and (roughly) what …" or "…, and, according to X, what …": a new question starts.
+_WH_WORD = r"(?:what|which|who|whom|whose|when|where|why|how)\b"
 _PART_SPLIT = re.compile(
-    r",?\s+and\s+(?=(?:what|which|who|whom|whose|when|where|why|how)\b)|;\s+", re.IGNORECASE)
+    rf",?\s+(?:and|but)\s*(?=(?:[\w’'-]+\s+){{0,3}}{_WH_WORD}|,[^,?]{{1,80}},\s*{_WH_WORD})"
+    r"|;\s+", re.IGNORECASE)
 _MARKERS = re.compile(r"\[\d+\]")
 REFERENT = 2.0  # a name carried into a follow-up weighs this many of its other words
 _NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -36,8 +39,9 @@ class Lexicon:
     pointers: frozenset[str]
     pointer_phrases: tuple[str, ...]
     ignore: frozenset[str]
-    categories: Mapping[str, frozenset[str]]
-    generic: frozenset[str]
+    reason_cues: tuple[str, ...]
+    metadata: Mapping[str, tuple[re.Pattern[str], ...]]
+    time: Mapping[str, tuple[re.Pattern[str], ...]]
 
 
 @cache
@@ -59,8 +63,29 @@ def lexicon() -> Lexicon:
                    frozenset(p for p in pointers if " " not in p),
                    tuple(p for p in pointers if " " in p),
                    frozenset(data["ignore"]["words"]),
-                   {noun: frozenset(cues) for noun, cues in data["categories"].items()},
-                   frozenset(data["generic"]["heads"]))
+                   tuple(data["reasons"]["cues"]),
+                   _patterns(data["metadata"]), _patterns(data["time"]))
+
+
+def _patterns(table: Mapping[str, Sequence[str]]) -> dict[str, tuple[re.Pattern[str], ...]]:
+    return {key: tuple(re.compile(p) for p in patterns) for key, patterns in table.items()}
+
+
+def time_order(text: str) -> str:
+    """Whether a question asks for the latest, the earliest, or how something changed over
+    time ("latest", "earliest", "change"), or ''."""
+    lowered = " ".join(text.lower().split())
+    for order, patterns in lexicon().time.items():
+        if any(p.search(lowered) for p in patterns):
+            return order
+    return ""
+
+
+# The classes of question the answer model tells apart (answer types, with the parts of a date
+# taken together, and "open" for what/how questions that want no particular kind of item).
+CLASSES = ("person", "name", "when", "number", "money", "duration", "why", "open")
+_CLASS_OF = {"date": "when", "year": "when", "month": "when", "weekday": "when", "time": "when",
+             "reason": "why"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +100,17 @@ class Question:
     names: tuple[str, ...]  # proper names it mentions (their words, lower-cased)
     surface: Mapping[str, str] = field(default_factory=dict)  # a term's word as written
     head: str = ""  # the noun after which/what/how many ("company", "partnerships"), stemmed
-    category: frozenset[str] = frozenset()  # name words marking what the head noun asks for
-    specific: bool = False  # its head noun is specific enough that the answer should show it
     said: str = ""  # the previous answer, for a follow-up (it should not simply be repeated)
+    slot: str = ""  # the wh-phrase that stands for the answer ("which British actress")
     parts: tuple[Question, ...] = field(default=())
     followup: bool = False
 
     @property
-    def descriptive(self) -> tuple[str, ...]:
-        """Its own terms that describe what is asked: not names, not the head noun."""
-        names = {keyword.stem(n) for n in self.names}
-        return tuple(t for t, w in self.terms.items()
-                     if w >= 1.0 and t not in names and t != self.head and t not in _TYPE_WORDS)
-
-    @property
-    def own_terms(self) -> frozenset[str]:
-        """The question's own stemmed terms (not those carried from earlier turns)."""
-        return frozenset(t for t, w in self.terms.items() if w >= 1.0)
+    def answer_class(self) -> str:
+        """Which of CLASSES the question (or part) is."""
+        if self.expects is None:
+            return "open"
+        return _CLASS_OF.get(self.expects, self.expects)
 
 
 def analyse(text: str, history: Sequence[Mapping[str, str]] | None = None) -> Question:
@@ -109,24 +128,22 @@ def analyse(text: str, history: Sequence[Mapping[str, str]] | None = None) -> Qu
     terms = {t: share * (REFERENT if t in referents else 1.0) for t in earlier} \
         | dict.fromkeys(own, 1.0)
     names = _names(text)
-    parts = tuple(_part(p, names) for p in _PART_SPLIT.split(text) if p.strip())
+    parts = tuple(_part(p.strip(" ,"), names) for p in _PART_SPLIT.split(text) if p.strip(" ,"))
     query = f"{text} {carried}" if context else text
     return Question(text=text, query=query, expects=answer_type(text), wants=_wants(text),
                     terms=terms, names=names, parts=parts if len(parts) > 1 else (),
                     followup=bool(context), surface=_surface(f"{context} {text}"),
-                    head=head_noun(text), category=_category(text), specific=_specific(text),
-                    said=_last_answer(history or []) if context else "")
+                    head=head_noun(text),
+                    said=_last_answer(history or []) if context else "", slot=slot(text))
 
 
 def _part(text: str, names: tuple[str, ...]) -> Question:
     return Question(text=text, query=text, expects=answer_type(text), wants=_wants(text),
                     terms=dict.fromkeys(_terms(text), 1.0), names=names, surface=_surface(text),
-                    head=head_noun(text), category=_category(text), specific=_specific(text))
+                    head=head_noun(text),
+                    slot=slot(text))
 
 
-# The nouns that only name the kind of answer ("in what year") describe nothing asked about.
-_TYPE_WORDS = frozenset({"year", "month", "day", "week", "date", "time", "hour", "number",
-                         "amount", "name", "percentag", "percent"})
 _WH = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b")
 _LEADING = frozenset({"is", "was", "are", "were", "the", "a", "an", "kind", "type", "sort", "of"})
 _PHRASE_END = frozenset({"did", "does", "do", "has", "have", "had", "can", "could", "will",
@@ -140,30 +157,27 @@ def answer_type(text: str) -> str | None:
     return _reading(text)[0]
 
 
+def slot(text: str) -> str:
+    """The wh-phrase that stands for the answer: the question word and the words after it up
+    to the verb ("which British actress", "how many world records", "who"), or ''."""
+    first = _WH.search(text.lower())
+    if not first:
+        return ""
+    words = _plain(text[first.start():])
+    phrase = words[:1]
+    if first.group() not in ("what", "which", "how"):
+        return phrase[0]  # "who directed …": the verb is not part of what stands for the answer
+    for word in words[1:5]:
+        if word.lower() in _PHRASE_END or not word:
+            break
+        phrase.append(word)
+    return " ".join(phrase)
+
+
 def head_noun(text: str) -> str:
     """The stem of the noun the question asks about ("which tech company" → compani), or ''."""
     noun = _reading(text)[1]
     return keyword.stem(noun) if noun else ""
-
-
-def _specific(text: str) -> bool:
-    """Whether the question asks for a name by a specific noun ("which agency"), not a general
-    one ("which company") or a person's role (any name will do for "which leader"), so that
-    the answer should show that noun or its category."""
-    kind, noun = _reading(text)
-    lex = lexicon()
-    forms = {noun, noun[:-3] + "y" if noun.endswith("ies") else "", noun[:-1], noun[:-2]}
-    return kind == "name" and bool(forms & set(lex.nouns)) and not forms & lex.generic
-
-
-def _category(text: str) -> frozenset[str]:
-    """Name words typical of what the question's head noun asks for (see rules [categories])."""
-    noun = _reading(text)[1]
-    table = lexicon().categories
-    for form in (noun, noun[:-3] + "y" if noun.endswith("ies") else "", noun[:-1]):
-        if form in table:
-            return table[form]
-    return frozenset()
 
 
 def _reading(text: str) -> tuple[str | None, str]:
@@ -196,7 +210,10 @@ def _reading(text: str) -> tuple[str | None, str]:
             return "number", noun
         return kind, noun
     if first.group() in ("what", "which"):
-        return _noun_phrase(_plain(rest)[1:], lex)
+        picked, noun = _noun_phrase(_plain(rest)[1:], lex)
+        if picked is None and first.group() == "which" and noun:
+            picked = "name"  # "which club …": one named thing among others
+        return picked, noun
     return None, ""
 
 
@@ -249,11 +266,6 @@ def _names(text: str) -> tuple[str, ...]:
         if (i > 0 and word[:1].isupper()) or (len(word) > 1 and word.isupper()):
             out.append(word.lower())
     return tuple(dict.fromkeys(out))
-
-
-def names_in(text: str) -> tuple[str, ...]:
-    """The proper-name words of any text (as `Question.names` holds them)."""
-    return _names(text)
 
 
 def _context(text: str, history: Sequence[Mapping[str, str]]) -> tuple[str, str]:
