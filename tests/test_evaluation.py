@@ -17,7 +17,7 @@ from newsdesk.evaluation import (
     score,
     summarise,
 )
-from newsdesk.types import Answer, Citation, Passage
+from newsdesk.types import Answer, Article, Citation, Passage
 
 ARTICLE = "Alpha said the ban ends in June. Beta disagreed."
 
@@ -37,7 +37,8 @@ def _answer(text: str, cited: list[str], retrieved: list[str], refused: bool = F
 
 
 def test_metrics_match_a_hand_computed_case() -> None:
-    lookup = {"a": ARTICLE, "b": ARTICLE, "c": "other text entirely"}.get
+    lookup = {"a": Article("a", ARTICLE), "b": Article("b", ARTICLE),
+              "c": Article("c", "other text entirely")}.get
     q1 = EvalQuestion("1", "When does it end?", (("june",),), ("a",), "single")
     q2 = EvalQuestion("2", "Who?", (("alpha",), ("gamma",)), ("b",), "multi")
     q3 = EvalQuestion("3", "Price?", (), (), "unanswerable")

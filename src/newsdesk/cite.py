@@ -33,8 +33,11 @@ def build_answer(question: str, draft: Draft, hits: Sequence[Hit],
                 citations.append(_citation(numbers[key], quote))
             if numbers[key] not in marks:
                 marks.append(numbers[key])
-        sentences.append(AnswerSentence(statement.quotes[0].text, tuple(marks)))
-    text = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}" for s in sentences)
+        sentences.append(AnswerSentence(statement.text, tuple(marks)))
+    dates = [_dated(s.quotes[0].article.article.date) if draft.dated else ""
+             for s in draft.statements]
+    text = " ".join(f"{d}{s.text} {''.join(f'[{n}]' for n in s.citations)}"
+                    for d, s in zip(dates, sentences, strict=True))
     return Answer(question=question, text=text, citations=tuple(citations), refused=False,
                   retrieved=retrieved, sentences=tuple(sentences), timings=dict(timings))
 
@@ -43,7 +46,17 @@ def _citation(number: int, quote: Quote) -> Citation:
     article = quote.article.article
     return Citation(number=number, source=article.id, title=article.title, outlet=article.outlet,
                     date=article.date, quote=quote.text, passage=quote.passage, start=quote.start,
-                    end=quote.end, passage_start=quote.passage_start)
+                    end=quote.end, passage_start=quote.passage_start, field=quote.field)
+
+
+def _dated(iso: str) -> str:
+    """How a statement says its article's date in a question about time: "(18 May 2021) "."""
+    if not iso:
+        return "(undated) "
+    from datetime import date
+
+    day = date.fromisoformat(iso)
+    return f"({day.day} {day:%B %Y}) "
 
 
 def empty_archive_answer(question: str) -> Answer:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsdesk.errors import QuestionSetError, UsageError
-from newsdesk.types import Answer
+from newsdesk.types import Answer, Article, Citation
 
 if TYPE_CHECKING:
     from newsdesk.desk import Desk
@@ -168,7 +168,7 @@ def _parse(source: str, line: int, text: str, known: set[str] | None) -> EvalQue
 
 
 # -- scoring -------------------------------------------------------------------------------
-def score(question: EvalQuestion, answer: Answer, article_text: Callable[[str], str | None],
+def score(question: EvalQuestion, answer: Answer, article_text: Callable[[str], Article | None],
           latency_ms: float) -> QuestionResult:
     """Every metric for one answered question (see the README's evaluation section)."""
     lowered = answer.text.lower()
@@ -183,8 +183,7 @@ def score(question: EvalQuestion, answer: Answer, article_text: Callable[[str], 
         recall[f"@{k}"] = len(top & gold) / len(gold) if gold else 0.0
     first = next((i for i, sources in enumerate(ranked_sources, 1) if set(sources) & gold), 0)
     cited = list(dict.fromkeys(c.source for c in answer.citations))
-    faithful = sum(1 for c in answer.citations
-                   if (text := article_text(c.source)) is not None and text[c.start:c.end] == c.quote)
+    faithful = sum(1 for c in answer.citations if _verbatim(c, article_text))
     answered = question.answerable and not answer.refused
     return QuestionResult(
         id=question.id, kind=question.kind, question=question.question, answer=answer.text,
@@ -198,6 +197,17 @@ def score(question: EvalQuestion, answer: Answer, article_text: Callable[[str], 
         quotes=len(answer.citations), faithful_quotes=faithful,
         words=len(answer.text.split()) if not answer.refused else 0,
         latency_ms=round(latency_ms, 2))
+
+
+def _verbatim(citation: Citation, article: Callable[[str], Article | None]) -> bool:
+    """Whether a citation's quote is in its article exactly: at its span, or (for a fact from
+    the article's metadata) as that field's value."""
+    found = article(citation.source)
+    if found is None:
+        return False
+    if citation.field:
+        return bool(citation.quote) and str(getattr(found, citation.field, "")) == citation.quote
+    return found.text[citation.start:citation.end] == citation.quote
 
 
 def summarise(results: Sequence[QuestionResult]) -> dict[str, float]:
@@ -276,12 +286,12 @@ def _known(desk: Desk) -> set[str]:
 def _run(desk: Desk, questions: Sequence[EvalQuestion], progress: bool) -> list[QuestionResult]:
     from tqdm import tqdm
 
-    texts: dict[str, str | None] = {}
+    texts: dict[str, Article | None] = {}
 
-    def article_text(article_id: str) -> str | None:
+    def article_text(article_id: str) -> Article | None:
         if article_id not in texts:
             stored = desk.archive.catalog.article(article_id)
-            texts[article_id] = stored.article.text if stored else None
+            texts[article_id] = stored.article if stored else None
         return texts[article_id]
 
     results = []

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from newsdesk.archive import Archive
 from newsdesk.catalog import ChunkRow, StoredArticle
 from newsdesk.chunk import sentence_spans
 from newsdesk.question import lexicon
-from newsdesk.retrieve import Hit
+
+if TYPE_CHECKING:
+    from newsdesk.evidence import Sentence
 
 SAME_STATEMENT = 0.8  # word overlap (of the shorter) at which two sentences say the same
 MIN_STATEMENT_WORDS = 8  # shorter sentences are matched only in collapsed copies
@@ -30,10 +33,13 @@ class Quote:
     end: int
     passage_start: int
     passage_end: int
+    field: str = ""  # for a fact from the article's metadata: author, outlet, date or title
 
     @property
     def text(self) -> str:
-        """The quoted text, verbatim."""
+        """The quoted text, verbatim (the metadata field's value for a metadata quote)."""
+        if self.field:
+            return str(getattr(self.article.article, self.field))
         return self.article.article.text[self.start:self.end]
 
     @property
@@ -47,14 +53,20 @@ class Statement:
     """One sentence (or two joined ones) of the answer, and the same words in other articles."""
 
     quotes: tuple[Quote, ...]
+    wording: str = ""  # how a statement drawn from metadata reads; empty: its first quote
+
+    @property
+    def text(self) -> str:
+        """The statement as the answer shows it."""
+        return self.wording or self.quotes[0].text
 
 
-def statement(archive: Archive, hit: Hit, start: int, end: int,
-              describes: bool = False) -> Statement:
-    """The sentence at start:end of the hit's article, with the one before when it leans on it
-    ("It found…"), the one after when it introduces it (":") or, for a question about what
-    someone said or did, when it goes on about them ("She said…"); and its copies elsewhere."""
-    text = hit.article.article.text
+def statement(archive: Archive, candidate: Sentence, describes: bool = False) -> Statement:
+    """The candidate sentence, with the one before when it leans on it ("It found…"), the one
+    after when it introduces it (":") or, for a question about what someone said or did, when
+    it goes on about them ("She said…"); and its copies elsewhere."""
+    start, end = candidate.start, candidate.end
+    text = candidate.article.article.text
     sentence = text[start:end]
     spans = sentence_spans(text)
     index = next((i for i, (a, _) in enumerate(spans) if a == start), None)
@@ -66,8 +78,10 @@ def statement(archive: Archive, hit: Hit, start: int, end: int,
                           or (describes and _PERSONAL.search(following)
                               and len((sentence + following).split()) <= MAX_WORDS)):
             end = spans[index + 1][1]
-    quote = Quote(hit.article, start, end, hit.row.start, hit.row.end)
-    return Statement((quote, *_elsewhere(archive, quote, hit)))
+    passage_start = min(start, candidate.passage[0])
+    passage_end = max(end, candidate.passage[1])
+    quote = Quote(candidate.article, start, end, passage_start, passage_end)
+    return Statement((quote, *_elsewhere(archive, quote, candidate.duplicates)))
 
 
 def merge(statements: list[Statement]) -> list[Statement]:
@@ -87,13 +101,14 @@ def _inside(small: Quote, big: Quote) -> bool:
             and big.start <= small.start and small.end <= big.end)
 
 
-def _elsewhere(archive: Archive, quote: Quote, hit: Hit) -> list[Quote]:
+def _elsewhere(archive: Archive, quote: Quote,
+               duplicates: list[tuple[ChunkRow, StoredArticle]]) -> list[Quote]:
     """The same statement in other articles: in the copies its passage was collapsed with
     (syndicated stories), and, for a statement long enough to be told apart, anywhere (an
     agency's statement carried by several outlets)."""
     words = _content_words(quote.text)
     found: dict[str, Quote] = {}
-    for row, stored in hit.duplicates:
+    for row, stored in duplicates:
         _same_in(quote, words, row, stored, found, exact=True)
     if len(words) >= MIN_STATEMENT_WORDS:
         catalog = archive.catalog

@@ -103,6 +103,7 @@ class Citation:
     start: int
     end: int
     passage_start: int = 0
+    field: str = ""  # set when the quote is the article's metadata (author, outlet, date, title)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output."""
