@@ -21,7 +21,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 _STATE = "state.json"
-_VERSION = 3  # of the tokenizer and layout: an index saved by another version is rebuilt
+_VERSION = 4  # of the tokenizer and layout: an index saved by another version is rebuilt
 _MAIN = "main"  # the bm25s index and its rows
 _RIDS = "rids.npz"
 _DELTA = "delta.npz"  # the chunks added since
@@ -31,6 +31,14 @@ REBUILD_SHARE = 0.1  # of the main index: past this many added + removed chunks,
 
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (and scikit-learn's) default token pattern
+# Scripts written without spaces between words (Han, kana, and Hangul, whose words carry their
+# particles): a run of them is indexed as its overlapping character pairs, as Lucene's CJK
+# analyser does, so that a word of a question finds the same pairs inside a sentence.
+_DENSE_RUN = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7af]+")
+# What the manifest records: tokens as above, stop words and stems of English (the stemmer
+# leaves other alphabets as written), character bigrams for the scripts above.
+ANALYSER = "words-en-snowball+cjk-bigrams/1"
 # Irregular verb forms the Snowball stemmer leaves apart from their base ("said" vs "say").
 _IRREGULAR = {
     "said": "say", "says": "say", "told": "tell", "paid": "pay", "bought": "buy", "sold": "sell",
@@ -73,7 +81,7 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
         stems.clear()
     out: list[list[str]] = []
     for text in texts:
-        found = _WORD.findall(text.lower())
+        found = _found(text.lower())
         missing = [w for w in set(found) if w not in stems]
         if missing:
             stemmer, stopwords = _analyzer()
@@ -84,10 +92,37 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return out
 
 
+def _found(lowered: str) -> list[str]:
+    """The tokens of a lower-cased text before stemming: words, and character pairs of runs in
+    scripts without spaces."""
+    found = _WORD.findall(lowered)
+    if not _DENSE_RUN.search(lowered):
+        return found
+    out: list[str] = []
+    for word in found:
+        out += _pairs(word) if _DENSE_RUN.search(word) else [word]
+    return out
+
+
+def _pairs(word: str) -> list[str]:
+    """A word with runs of dense script: its other parts whole, each run as character pairs."""
+    out: list[str] = []
+    position = 0
+    for match in _DENSE_RUN.finditer(word):
+        if match.start() - position >= 2:
+            out.append(word[position:match.start()])
+        run = match.group()
+        out += [run[i:i + 2] for i in range(len(run) - 1)] or [run]
+        position = match.end()
+    if len(word) - position >= 2:
+        out.append(word[position:])
+    return out
+
+
 def words(text: str) -> list[str]:
     """The lower-cased words of a text, as `tokenize` sees them before stemming."""
     _, stopwords = _analyzer()
-    return [w for w in _WORD.findall(text.lower()) if w not in stopwords]
+    return [w for w in _found(text.lower()) if w not in stopwords]
 
 
 def stem(word: str) -> str:
