@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import IO
 
 from newsdesk import keyword
@@ -25,7 +26,7 @@ from newsdesk.chunk import Chunker
 from newsdesk.clean import Cleaned, clean, load_rules
 from newsdesk.errors import ArticleError, NewsdeskError
 from newsdesk.language import detect
-from newsdesk.sources import Candidate, Parsed, Record, parse
+from newsdesk.sources import STREAMED, Candidate, Parsed, Record, parse, read_bytes, suffix
 from newsdesk.types import Article, Chunk, Failure
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,17 @@ def read(candidate: Candidate, data: bytes, max_bytes: int) -> tuple[Parsed, lis
     be read at all)."""
     parsed = parse(candidate, data, max_bytes)
     return parsed, [_reading(record) for record in parsed.records]
+
+
+def explain(path: Path, max_bytes: int) -> tuple[list[Failure], list[Reading]]:
+    """What ingesting one file would index, record by record, and what could not be read."""
+    candidate = Candidate(path, path.parent.resolve(), path.name)
+    try:
+        data = b"" if suffix(path) in STREAMED else read_bytes(candidate, max_bytes)
+        parsed, readings = read(candidate, data, max_bytes)
+    except ArticleError as exc:
+        return [Failure(exc.path, exc.reason)], []
+    return parsed.failures, readings
 
 
 def _reading(record: Record) -> Reading:

@@ -9,7 +9,6 @@ extraction, which is then used (precision mode sometimes loses the article whole
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +20,13 @@ from newsdesk.errors import ArticleError
 # in 0.1-0.25 gives the same choices there.
 FALLBACK_SHARE = 0.2
 # A page whose extracted text is mostly link text is a navigation page (section front, tag
-# page, link list). Real articles measured: at most 0.66 (a deals list) over the 181 benchmark
-# pages and 0.18 over ../shared/web; section fronts and link lists: 0.8 and more.
-NAVIGATION_LINK_SHARE = 0.75
-# ... and a page that says it is no article (og:type other than "article") with no date is
-# one from this share on: an article page states its type or its date in its metadata.
-NAVIGATION_LINK_SHARE_UNDATED = 0.5
+# page, link list). Measured with _link_share: real articles at most 0.41 (a list of linked
+# news items) over the 181 benchmark pages and 0.06 over ../shared/web; a section front of
+# headlines with their times 0.83.
+NAVIGATION_LINK_SHARE = 0.6
+# ... and a page that says it is no article (og:type other than "article") and gives no date
+# is one from this share on: article pages state their type or their date.
+NAVIGATION_LINK_SHARE_UNDATED = 0.45
 _STRIP = ('//script[not(@type="application/ld+json")]|//style|//noscript|//template'
           '|//svg|//iframe')
 _META = (("title", "title"), ("author", "author"), ("date", "date"), ("outlet", "sitename"),
@@ -54,6 +54,7 @@ def read_page(data: bytes | str, where: str, url: str = "") -> Page:
         raise ArticleError(where, "not an HTML page that can be parsed")
     for element in tree.xpath(_STRIP):
         element.drop_tree()
+    anchors = _anchors(tree)
     precise = _extract(tree, url, precision=True)
     balanced = _extract(tree, url, precision=False)
     chosen = precise
@@ -66,9 +67,9 @@ def read_page(data: bytes | str, where: str, url: str = "") -> Page:
     known = {key: str(getattr(meta, source, None) or "") for key, source in _META}
     if url:
         known["url"] = url
-    share = _link_share(chosen.document.body)
-    return Page(_blocks(chosen.text), _headings(chosen.document.body), known, share,
-                _navigation(share, meta))
+    text = _blocks(chosen.text)
+    share = _link_share(text, anchors)
+    return Page(text, _headings(chosen.document.body), known, share, _navigation(share, meta))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +83,8 @@ def _extract(tree: Any, url: str, *, precision: bool) -> _Extraction | None:
 
     document = trafilatura.bare_extraction(
         tree, url=url or None, with_metadata=precision, include_comments=False,
-        include_tables=True, include_links=True, favor_precision=precision)
-    return None if document is None else _Extraction(document, _plain(document.body))
-
-
-def _plain(body: Any) -> str:
-    """trafilatura's text rendering of the body, with links as their text."""
-    from lxml import etree
-    from trafilatura.xml import xmltotxt
-
-    body = copy.deepcopy(body)
-    etree.strip_tags(body, "ref")
-    return str(xmltotxt(body, False))
+        include_tables=True, favor_precision=precision)
+    return None if document is None else _Extraction(document, str(document.text or ""))
 
 
 def _blocks(text: str) -> str:
@@ -105,10 +96,27 @@ def _headings(body: Any) -> tuple[str, ...]:
     return tuple(" ".join("".join(h.itertext()).split()) for h in body.iter("head"))
 
 
-def _link_share(body: Any) -> float:
-    """The share of the extracted text's letters that sit inside links."""
-    total = sum(len(piece.strip()) for piece in body.itertext())
-    linked = sum(len(piece.strip()) for ref in body.iter("ref") for piece in ref.itertext())
+def _anchors(tree: Any) -> dict[str, list[str]]:
+    """The texts of the page's links, by their first word."""
+    found: dict[str, list[str]] = {}
+    for link in tree.iter("a"):
+        text = " ".join(link.text_content().split())
+        if text:
+            found.setdefault(text.split()[0], []).append(text)
+    return found
+
+
+def _link_share(text: str, anchors: dict[str, list[str]]) -> float:
+    """The share of the extracted text that is link text: a block (a line of a list, a
+    paragraph) counts the longest link text it starts with."""
+    total = linked = 0
+    for block in text.split("\n\n"):
+        block = block.lstrip("-*•| ").strip()
+        total += len(block)
+        words = block.split()
+        if words:
+            linked += max((len(a) for a in anchors.get(words[0], ()) if block.startswith(a)),
+                          default=0)
     return linked / total if total else 0.0
 
 
