@@ -17,8 +17,8 @@ from newsdesk.types import Answer, IngestReport
 
 if TYPE_CHECKING:
     from newsdesk.desk import Desk
-    from newsdesk.prepare import Reading
     from newsdesk.evaluation import EvalReport
+    from newsdesk.prepare import Reading
 
 log = logging.getLogger("newsdesk")
 

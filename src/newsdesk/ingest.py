@@ -25,9 +25,9 @@ PIPELINE_VERSION = "3"
 _BATCH_CHUNKS = 4096
 _PARALLEL_FROM = 200  # files to prepare before a helper process pays for its start-up
 # Bytes of files read and not yet written: what bounds ingest's memory, whatever the file sizes
-# (a count of files did not: 512 saved pages of 3 MB held 1.5 GB). 64 MB keeps both helpers busy
-# with pages of up to a few MB each.
-BYTES_IN_FLIGHT = 64 * 1024 * 1024
+# (a count of files did not: 260 saved pages of 2.9 MB were all held at once, 760 MB). 32 MB is
+# ten such pages, more than the two helpers take in the time one batch is embedded.
+BYTES_IN_FLIGHT = 32 * 1024 * 1024
 _HELPERS = 2
 _TOKEN_CACHE_LIMIT = 2_000_000  # chunks; past this, keyword tokens are recomputed at the end
 
