@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -115,12 +114,10 @@ class Ingestor:
             if len(first) >= _PARALLEL_FROM or held >= BYTES_IN_FLIGHT:
                 break
         else:
-            while first:
-                yield prepare(first.pop(0), self._max_tokens)
+            yield from (prepare(work, self._max_tokens) for work in _handed_out(first, works))
             return
         with Helpers(_HELPERS) as helpers:
-            yield from helpers.map(itertools.chain(first, works), self._max_tokens,
-                                   BYTES_IN_FLIGHT)
+            yield from helpers.map(_handed_out(first, works), self._max_tokens, BYTES_IN_FLIGHT)
 
     def _write_batch(self, results: list[FileResult], report: IngestReport,
                      present: dict[str, str]) -> None:
@@ -184,6 +181,15 @@ class Ingestor:
         if gone:
             self.archive.remove(gone)
             report.removed += gone
+
+
+def _handed_out(first: list[Work], rest: Iterator[Work]) -> Iterator[Work]:
+    """The works read ahead, then the rest; each read-ahead one is let go as it is handed out
+    (a chain over the list would hold them all to the end of the run)."""
+    first.reverse()
+    while first:
+        yield first.pop()
+    yield from rest
 
 
 def _batches(results: Iterable[FileResult], max_chunks: int) -> Iterator[list[FileResult]]:

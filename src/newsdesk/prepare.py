@@ -21,12 +21,12 @@ from functools import cache
 from pathlib import Path
 from typing import IO
 
-from newsdesk import keyword
 from newsdesk.chunk import Chunker
 from newsdesk.clean import Cleaned, clean, load_rules
 from newsdesk.errors import ArticleError, NewsdeskError
 from newsdesk.language import detect
 from newsdesk.sources import STREAMED, Candidate, Parsed, Record, parse, read_bytes, suffix
+from newsdesk.tokens import tokenize
 from newsdesk.types import Article, Chunk, Failure
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def prepare(work: Work, max_tokens: int) -> FileResult:
         chunks = _chunker(max_tokens).chunks(article.id, article.text, article.language)
         result.articles.append((article, chunks, fingerprint(article)))
     texts = [c.text for _, chunks, _ in result.articles for c in chunks]
-    result.tokens = [" ".join(words) for words in keyword.tokenize(texts)] if texts else []
+    result.tokens = [" ".join(words) for words in tokenize(texts)] if texts else []
     return result
 
 

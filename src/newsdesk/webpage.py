@@ -31,6 +31,12 @@ NAVIGATION_LINK_SHARE = 0.6
 NAVIGATION_LINK_SHARE_UNDATED = 0.45
 _STRIP = ('//script[not(@type="application/ld+json")]|//style|//noscript|//template'
           '|//svg|//iframe')
+# Split bodies: the paragraph's container is looked for this many levels up, and the joined
+# blocks replace the extraction when they hold this much more text (WIRED: 2.4 and 2.9 times).
+_CONTINUED_DEPTH = 5
+_CONTINUED_GAIN = 1.5
+_HEADINGS = ("h2", "h3", "h4", "h5", "h6")
+_BLOCKS = ("p", *_HEADINGS, "li", "blockquote", "pre")
 # The opening tag of a script or style element: raw text up to its first closing tag.
 _RAW_TEXT = re.compile(rb"<(script|style)\b[^>]*>")
 _META = (("title", "title"), ("author", "author"), ("date", "date"), ("outlet", "sitename"),
@@ -71,9 +77,12 @@ def read_page(data: bytes | str, where: str, url: str = "") -> Page:
     known = {key: str(getattr(meta, source, None) or "") for key, source in _META}
     if url:
         known["url"] = url
-    text = _blocks(chosen.text)
+    text, headings = _blocks(chosen.text), _headings(chosen.document.body)
+    continued = _continued(tree, text)
+    if continued is not None:
+        text, headings = continued
     share = _link_share(text, anchors)
-    return Page(text, _headings(chosen.document.body), known, share, _navigation(share, meta))
+    return Page(text, headings, known, share, _navigation(share, meta))
 
 
 def _without_scripts(data: bytes | str) -> bytes:
@@ -121,6 +130,50 @@ def _blocks(text: str) -> str:
 
 def _headings(body: Any) -> tuple[str, ...]:
     return tuple(" ".join("".join(h.itertext()).split()) for h in body.iter("head"))
+
+
+def _continued(tree: Any, text: str) -> tuple[str, tuple[str, ...]] | None:
+    """The whole body of an article that the page splits over sibling blocks of one <article>
+    element (WIRED's "body__container" chunks between its ads), of which trafilatura keeps the
+    first only: the text and headings of all the blocks, when they hold half as much again.
+    Blocks that hold articles or headlines of their own (a list of stories) are never joined."""
+    longest = max(text.split("\n\n"), key=len)
+    probe = " ".join(longest.split())[:60]
+    if len(probe) < 60:
+        return None
+    paragraph = next((p for p in tree.iter("p") if probe in " ".join(p.text_content().split())),
+                     None)
+    if paragraph is None:
+        return None
+    for depth, block in enumerate(paragraph.iterancestors()):
+        parent = block.getparent()
+        if depth >= _CONTINUED_DEPTH or parent is None or block.tag == "article":
+            return None
+        kind = block.get("class")
+        parts = [b for b in parent if b.tag == block.tag and b.get("class") == kind] if kind else []
+        if len(parts) > 1:
+            return _joined(parts, len(text))
+    return None
+
+
+def _joined(parts: list[Any], extracted: int) -> tuple[str, tuple[str, ...]] | None:
+    owner = next(parts[0].iterancestors("article"), None)  # the one <article> they are parts of
+    if owner is None or any(part.find(".//article") is not None or part.find(".//h1") is not None
+                            for part in parts):
+        return None
+    blocks: list[str] = []
+    headings: list[str] = []
+    for part in parts:
+        for element in part.iter(*_BLOCKS):
+            if next(element.iterancestors(*_BLOCKS), None) is not None:
+                continue  # inside a block already taken
+            line = " ".join(element.text_content().split())
+            if line:
+                blocks.append(line)
+                if element.tag in _HEADINGS:
+                    headings.append(line)
+    joined = "\n\n".join(blocks)
+    return (joined, tuple(headings)) if len(joined) >= _CONTINUED_GAIN * extracted else None
 
 
 def _anchors(tree: Any) -> dict[str, list[str]]:
