@@ -123,6 +123,7 @@ SYSTEMS: dict[str, Callable[[Page], str]] = {
 
 
 def main() -> int:
+    """Score every page with each system and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None,

@@ -81,10 +81,12 @@ class Sampler(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
+        """Sample until stopped."""
         while not self._done.wait(0.05):
             self.peak = max(self.peak, sum(_rss(pid) for pid in _family(os.getpid())))
 
     def stop(self) -> None:
+        """Stop sampling; `peak` is then final."""
         self._done.set()
         self.join()
 
@@ -108,6 +110,7 @@ def _rss(pid: int) -> int:
 
 
 def main() -> None:
+    """Build the pages, ingest them, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=260)

@@ -104,3 +104,32 @@ def test_every_saved_page_in_seven_languages_keeps_its_text() -> None:
     assert {languages[n] for n in ("bbc_chinese.html", "cnn_arabic.html", "donga_korean.html",
                                    "wiwo.html", "lefigaro.html", "elpais.html")} == {
         "zh", "ar", "ko", "de", "fr", "es"}
+
+
+def test_the_extraction_benchmark_scores_pages_against_their_truth(tmp_path: Path) -> None:
+    import gzip
+    import re
+    import subprocess
+    import sys
+
+    truth = {}
+    (tmp_path / "html").mkdir()
+    for name in WORDS:
+        html = (WEB / name).read_text(encoding="utf-8")
+        article = html[html.index("<article>"):html.index("</article>")]
+        body = "\n\n".join(re.findall(r"<p>(.*?)</p>", article))  # the true body, by hand
+        truth[name.removesuffix(".html")] = {"articleBody": body}
+        (tmp_path / "html" / f"{name.removesuffix('.html')}.html.gz").write_bytes(
+            gzip.compress(html.encode("utf-8")))
+    (tmp_path / "ground-truth.json").write_text(json.dumps(truth), encoding="utf-8")
+    script = str(ROOT / "benchmarks" / "extraction.py")
+    done = subprocess.run([sys.executable, script, "--data", str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()
+            if line.startswith(("newsdesk", "trafilatura"))}
+    assert rows["newsdesk"][1:4] == ["1.000", "1.000", "1.000"]  # F1, precision, recall
+    assert "trafilatura" in rows and "4 pages" in done.stdout
+    absent = subprocess.run([sys.executable, script, "--data", str(tmp_path / "none")],
+                            capture_output=True, text=True, timeout=60)
+    assert absent.returncode == 0 and absent.stdout.startswith("skipped: no benchmark data")

@@ -285,9 +285,9 @@ def _headline(line: str, rules: Rules, state: _State) -> bool:
 
 def word_count(line: str) -> int:
     """Words in a line; in scripts written without spaces, every two characters count as one."""
-    dense = len(_DENSE.findall(line))
-    if not dense:
+    if not _DENSE.search(line):
         return len(line.split())
+    dense = len(_DENSE.findall(line))
     rest = _DENSE.sub(" ", line).split()
     return (dense + 1) // 2 + sum(1 for token in rest if any(ch.isalnum() for ch in token))
 

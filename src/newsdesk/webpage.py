@@ -2,10 +2,10 @@
 
 Scripts and styles are removed before the page is parsed (JSON-LD metadata kept), and what
 else never holds article text (noscript, template, svg, iframe) from the parsed tree: pages
-that are mostly inline script then extract several times faster in a fraction of the memory,
-and nothing of the article is lost, since trafilatura never keeps script text. The text is trafilatura's own
-"favor precision" extraction, unless that keeps less than a fifth of its balanced
-extraction, which is then used (precision mode sometimes loses the article whole).
+that are mostly inline script then extract many times faster in a fraction of the memory, and
+nothing of the article is lost, since trafilatura never keeps script text. The text is
+trafilatura's own "favor precision" extraction, unless that keeps less than a fifth of its
+balanced extraction, which is then used (precision mode sometimes loses the article whole).
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def read_page(data: bytes | str, where: str, url: str = "") -> Page:
     for element in tree.xpath(_STRIP):
         element.drop_tree()
     anchors = _anchors(tree)
-    precise = _extract(tree, url, precision=True)
-    balanced = _extract(tree, url, precision=False)
+    precise = _extract(tree, url, precision=True, metadata=True)
+    balanced = _extract(tree, url, precision=False, metadata=precise is None)
     chosen = precise
     if precise is None or (balanced is not None
                            and len(precise.text) < FALLBACK_SHARE * len(balanced.text)):
@@ -114,11 +114,11 @@ class _Extraction:
     text: str
 
 
-def _extract(tree: Any, url: str, *, precision: bool) -> _Extraction | None:
+def _extract(tree: Any, url: str, *, precision: bool, metadata: bool) -> _Extraction | None:
     import trafilatura
 
     document: Any = trafilatura.bare_extraction(
-        tree, url=url or None, with_metadata=precision, include_comments=False,
+        tree, url=url or None, with_metadata=metadata, include_comments=False,
         include_tables=True, favor_precision=precision)
     return None if document is None else _Extraction(document, str(document.text or ""))
 
