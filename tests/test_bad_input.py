@@ -22,10 +22,12 @@ def messy(tmp_path: Path, corpus: Path) -> Path:
     (corpus / "huge.txt").write_text("word " * 300_000, encoding="utf-8")  # 1.5 MB
     (corpus / "broken.json").write_text('{"text": "unterminated', encoding="utf-8")
     (corpus / "feed.jsonl").write_text("\n".join([
-        json.dumps({"text": "The first feed story says the county paused its camera pilot."}),
+        json.dumps({"text": "The first feed story says the county paused its camera pilot.",
+                    "id": "paused"}),
         '{"text": "missing brace"',
         json.dumps({"title": "no text field"}),
-        json.dumps({"text": "The third feed story says the pilot may resume next spring."}),
+        json.dumps({"text": "The third feed story says the pilot may resume next spring.",
+                    "id": "resume"}),
     ]) + "\n", encoding="utf-8")
     (corpus / "gone.txt").symlink_to(tmp_path / "does-not-exist.txt")
     (corpus / "only-boilerplate.txt").write_text("Advertisement\n\nShare this article\n",
@@ -57,7 +59,7 @@ def test_each_bad_file_is_named_with_its_reason(open_desk, messy: Path, tmp_path
     # the rest went in, including the decodable Latin-1 file and the good JSONL lines
     assert sorted(report.added) == sorted(
         [p.name for p in (Path(__file__).parents[1] / "corpus").iterdir()]
-        + ["latin1.txt", "feed.jsonl#1", "feed.jsonl#4"])
+        + ["latin1.txt", "feed.jsonl#paused", "feed.jsonl#resume"])
     assert any("latin1.txt: not valid UTF-8" in n and "Windows-1252" in n for n in report.notices)
     latin = desk.archive.catalog.article("latin1.txt")
     assert latin is not None and "Café owners in Montréal" in latin.article.text
@@ -83,8 +85,8 @@ def test_cli_exit_status_and_one_line_per_failure(messy: Path, tmp_path: Path) -
     done = run_cli("ingest", str(messy), "--index-dir", index, "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert set(summary) == {"added", "updated", "unchanged", "removed", "skipped", "failed",
-                            "chunks", "seconds"}
+    assert set(summary) == {"added", "updated", "unchanged", "removed", "skipped", "not_articles",
+                            "failed", "chunks", "seconds"}
     failed_lines = [line for line in done.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failed_lines) == len(summary["failed"]) >= 7
     assert any("binary.txt: binary file" in line for line in failed_lines)

@@ -31,7 +31,8 @@ def test_human_summary_and_listing(tmp_path: Path) -> None:
     assert listed.stdout.strip().endswith("5 articles")
     rows = json.loads(run_cli("list", "--index-dir", index, "--json").stdout)
     assert {r["id"] for r in rows} == {p.name for p in CORPUS.iterdir()}
-    assert set(rows[0]) == {"id", "title", "outlet", "author", "date", "url", "chunks"}
+    assert set(rows[0]) == {"id", "title", "outlet", "author", "date", "url", "chunks", "language"}
+    assert {r["language"] for r in rows} == {"en"}
 
 
 def test_index_dir_comes_from_the_environment_then_the_current_folder(tmp_path: Path) -> None:

@@ -79,9 +79,10 @@ def test_formats_json_jsonl_html_markdown(open_desk, tmp_path: Path) -> None:
         "title": "Council bans cameras", "date": "2023-04-12", "url": "https://example.com/a",
         "publisher": "Harbor Times", "author": "Jane Doe"}), encoding="utf-8")
     (folder / "feed.jsonl").write_text("\n".join(json.dumps(o) for o in [
-        {"text": "The mayor signed the ordinance into law on Friday afternoon.", "title": "Signed"},
+        {"text": "The mayor signed the ordinance into law on Friday afternoon.", "title": "Signed",
+         "id": "signed"},
         {"text": "Police said they would comply with the new rules starting in May.",
-         "date": "May 3, 2023"}]) + "\n", encoding="utf-8")
+         "date": "May 3, 2023", "url": "https://example.com/police"}]) + "\n", encoding="utf-8")
     (folder / "sub" / "page.html").write_text(
         "<html><head><title>Drone rules | Valley Ledger</title>"
         '<meta property="og:site_name" content="Valley Ledger">'
@@ -98,14 +99,14 @@ def test_formats_json_jsonl_html_markdown(open_desk, tmp_path: Path) -> None:
     (folder / "image.png").write_bytes(b"\x89PNG\r\n")
     desk = open_desk()
     report = desk.ingest([folder])
-    assert sorted(report.added) == ["feed.jsonl#1", "feed.jsonl#2", "notes.md", "one.json",
-                                    "sub/page.html"]
+    assert sorted(report.added) == ["feed.jsonl#https://example.com/police", "feed.jsonl#signed",
+                                    "notes.md", "one.json", "sub/page.html"]
     assert report.skipped == ["image.png"] and report.failed == []
     articles = {a.id: a for a in desk.articles()}
     one = articles["one.json"]
     assert (one.title, one.outlet, one.author, one.date, one.url) == (
         "Council bans cameras", "Harbor Times", "Jane Doe", "2023-04-12", "https://example.com/a")
-    assert articles["feed.jsonl#2"].date == "2023-05-03"
+    assert articles["feed.jsonl#https://example.com/police"].date == "2023-05-03"
     page = desk.archive.catalog.article("sub/page.html")
     assert page is not None
     assert (page.article.outlet, page.article.author, page.article.date) == (

@@ -14,8 +14,8 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from conftest import BENCHMARKS, CORPUS
 from newsdesk import Desk
-from newsdesk.keyword import _IRREGULAR as IRREGULAR
 from newsdesk.keyword import tokenize
+from newsdesk.tokens import _IRREGULAR as IRREGULAR
 
 sys.path.insert(0, str(BENCHMARKS))
 import synth

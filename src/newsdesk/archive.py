@@ -27,13 +27,13 @@ from newsdesk.catalog import Catalog, StoredArticle, date_number, outlet_key
 from newsdesk.chunk import TOKENIZER
 from newsdesk.embed import DEFAULT_EMBEDDER, Embedder, embedder_dim, embedder_model_id
 from newsdesk.errors import IndexBusyError, IndexCorruptError, IndexMissingError
-from newsdesk.keyword import KeywordIndex
+from newsdesk.keyword import ANALYSER, KeywordIndex
 from newsdesk.store import FORMAT_VERSION, MANIFEST, Manifest, VectorStore
 from newsdesk.types import Chunk
 
 log = logging.getLogger(__name__)
 
-SPLITTER = "sentencex"
+SPLITTER = "sentencex-by-language"  # sentences split by the rules of each article's language
 _CATALOG = "catalog.sqlite"
 _CHROMA = "chroma"
 _KEYWORD = "bm25"
@@ -53,7 +53,7 @@ class Prepared:
 def wanted_manifest(embedder: str, chunk_tokens: int) -> Manifest:
     """The manifest an index built with these settings has."""
     return Manifest(FORMAT_VERSION, embedder, embedder_model_id(embedder), embedder_dim(embedder),
-                    chunk_tokens, TOKENIZER, SPLITTER)
+                    chunk_tokens, TOKENIZER, SPLITTER, ANALYSER)
 
 
 class _FolderLock:
@@ -150,17 +150,20 @@ class Archive:
         self.catalog.set_meta("dirty", "0")
 
     def write(self, items: Sequence[Prepared], vectors: np.ndarray,
-              files: Sequence[tuple[str, str, str, Sequence[str]]]) -> None:
-        """Write articles (their chunks' vectors in order) and the records of finished files."""
+              files: Sequence[tuple[str, str, str, Sequence[str]]],
+              gone: Sequence[str] = ()) -> None:
+        """Write articles (their chunks' vectors in order) and the records of finished files,
+        and remove the articles in `gone` (records those files no longer hold), at once."""
         self.catalog.set_meta("dirty", "1")
         chunks = [(item.stored.article, c) for item in items for c in item.chunks]
         if chunks:
             self.vectors.upsert(
                 [c.id for _, c in chunks], vectors,
-                [{"article": a.id, "outlet": outlet_key(a.outlet), "date": date_number(a.date)}
-                 for a, _ in chunks])
+                [{"article": a.id, "outlet": outlet_key(a.outlet), "date": date_number(a.date),
+                  "language": a.language} for a, _ in chunks])
         stale: list[str] = []
         with self.catalog.transaction() as db:
+            stale += self.catalog.remove_articles(db, gone)
             for item in items:
                 stale += self.catalog.replace_articles(db, item.stored, item.chunks)
             for path, root, fingerprint, article_ids in files:

@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS articles (
     rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, file TEXT NOT NULL, root TEXT NOT NULL,
     title TEXT NOT NULL, outlet TEXT NOT NULL, outlet_key TEXT NOT NULL, author TEXT NOT NULL,
     date TEXT NOT NULL, url TEXT NOT NULL, text TEXT NOT NULL, fingerprint TEXT NOT NULL,
-    chunks INTEGER NOT NULL);
+    chunks INTEGER NOT NULL, language TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS articles_by_root ON articles(root);
 CREATE INDEX IF NOT EXISTS articles_by_outlet ON articles(outlet_key);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -176,16 +176,16 @@ class Catalog:
             for batch in _batches(list(ids)):
                 marks = ",".join("?" * len(batch))
                 for row in self._db.execute(
-                        "SELECT id, text, title, outlet, author, date, url, file, root, fingerprint"
-                        f" FROM articles WHERE id IN ({marks})", batch):
-                    out[row[0]] = StoredArticle(Article(*row[:7]), row[7], row[8], row[9])
+                        "SELECT id, text, title, outlet, author, date, url, language, file, root, "
+                        f"fingerprint FROM articles WHERE id IN ({marks})", batch):
+                    out[row[0]] = StoredArticle(Article(*row[:8]), row[8], row[9], row[10])
         return out
 
     def list_articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first, then by id."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, title, outlet, author, date, url, chunks FROM articles "
+                "SELECT id, title, outlet, author, date, url, chunks, language FROM articles "
                 "ORDER BY date DESC, id").fetchall()
         return [ArticleInfo(*row) for row in rows]
 
@@ -197,10 +197,11 @@ class Catalog:
         return int(articles), int(chunks)
 
     def matching_article_rids(
-        self, outlets: Sequence[str], since: str, until: str, sources: Sequence[str]
+        self, outlets: Sequence[str], since: str, until: str, sources: Sequence[str],
+        languages: Sequence[str] = (),
     ) -> list[int]:
         """Row ids of the articles that pass a filter (the same test the vector store applies)."""
-        clauses, params = _filter_sql(outlets, since, until, sources)
+        clauses, params = _filter_sql(outlets, since, until, sources, languages)
         with self._lock:
             return [r[0] for r in self._db.execute(
                 f"SELECT rid FROM articles WHERE {clauses}", params)]
@@ -218,16 +219,16 @@ class Catalog:
             db.execute("DELETE FROM chunks WHERE article = ?", (row[0],))
             db.execute(
                 "UPDATE articles SET file=?, root=?, title=?, outlet=?, outlet_key=?, author=?, "
-                "date=?, url=?, text=?, fingerprint=?, chunks=? WHERE rid=?",
+                "date=?, url=?, text=?, fingerprint=?, chunks=?, language=? WHERE rid=?",
                 (stored.file, stored.root, a.title, a.outlet, outlet_key(a.outlet), a.author,
-                 a.date, a.url, a.text, stored.fingerprint, len(chunks), row[0]))
+                 a.date, a.url, a.text, stored.fingerprint, len(chunks), a.language, row[0]))
             rid = int(row[0])
         else:
             cur = db.execute(
                 "INSERT INTO articles (id, file, root, title, outlet, outlet_key, author, date, "
-                "url, text, fingerprint, chunks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "url, text, fingerprint, chunks, language) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (a.id, stored.file, stored.root, a.title, a.outlet, outlet_key(a.outlet),
-                 a.author, a.date, a.url, a.text, stored.fingerprint, len(chunks)))
+                 a.author, a.date, a.url, a.text, stored.fingerprint, len(chunks), a.language))
             rid = int(cur.lastrowid or 0)
         db.executemany(
             "INSERT INTO chunks (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
@@ -323,7 +324,8 @@ class Catalog:
 
 
 def _filter_sql(
-    outlets: Sequence[str], since: str, until: str, sources: Sequence[str]
+    outlets: Sequence[str], since: str, until: str, sources: Sequence[str],
+    languages: Sequence[str] = (),
 ) -> tuple[str, list[object]]:
     clauses: list[str] = ["1=1"]
     params: list[object] = []
@@ -339,6 +341,9 @@ def _filter_sql(
     if sources:
         clauses.append(f"id IN ({','.join('?' * len(sources))})")
         params += list(sources)
+    if languages:
+        clauses.append(f"language IN ({','.join('?' * len(languages))})")
+        params += [language.lower() for language in languages]
     return " AND ".join(clauses), params
 
 

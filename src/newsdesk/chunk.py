@@ -60,11 +60,14 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Character spans of the sentences in text[start:end], whitespace trimmed."""
+def sentence_spans(text: str, start: int = 0, end: int | None = None,
+                   language: str = "") -> list[tuple[int, int]]:
+    """Character spans of the sentences in text[start:end], whitespace trimmed, split by the
+    rules of the text's language (ISO 639-1; English when unknown). Every language's rules end
+    a sentence at CJK, Arabic and Devanagari full stops too."""
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
-    for boundary in sentencex.get_sentence_boundaries("en", text[start:end]):
+    for boundary in sentencex.get_sentence_boundaries(language or "en", text[start:end]):
         if boundary["is_paragraph_break"]:
             continue
         s, e = start + boundary["start_index"], start + boundary["end_index"]
@@ -99,20 +102,20 @@ class Chunker:
         """Tokens in a text, as the chunk limit counts them."""
         return len(self._encoding.encode_ordinary(text))
 
-    def chunks(self, article_id: str, text: str) -> list[Chunk]:
-        """The chunks of one cleaned article text, in order."""
+    def chunks(self, article_id: str, text: str, language: str = "") -> list[Chunk]:
+        """The chunks of one cleaned article text (in the given language), in order."""
         chunks: list[Chunk] = []
-        for start, end in self._pack(text, paragraph_spans(text)):
+        for start, end in self._pack(text, paragraph_spans(text), language):
             piece = text[start:end]
             chunks.append(Chunk(chunk_id(article_id, len(chunks), piece), article_id,
                                 len(chunks), start, end, piece))
         return chunks
 
-    def _sentences(self, text: str, start: int, end: int) -> list[_Unit]:
+    def _sentences(self, text: str, start: int, end: int, language: str) -> list[_Unit]:
         """A paragraph as sentence units (a sentence longer than a chunk is cut)."""
         encode = self._encoding.encode_ordinary
         units: list[_Unit] = []
-        for s, e in sentence_spans(text, start, end) or [(start, end)]:
+        for s, e in sentence_spans(text, start, end, language) or [(start, end)]:
             n = len(encode(text[s:e]))
             if n <= self.max_tokens:
                 units.append(_Unit(s, e, n))
@@ -132,7 +135,8 @@ class Chunker:
             if e > s:
                 yield _Unit(s, e, min(step, len(tokens) - i))
 
-    def _pack(self, text: str, paragraphs: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    def _pack(self, text: str, paragraphs: list[tuple[int, int]],
+              language: str) -> Iterator[tuple[int, int]]:
         """Greedy packing of whole paragraphs; a paragraph is split into sentences only when it
         does not fit and the current chunk is less than half full. A separator counts as a token."""
         current: list[_Unit] = []
@@ -148,7 +152,7 @@ class Chunker:
             elif size + 1 <= self.max_tokens and not current:
                 units = [_Unit(start, end, size)]
             else:
-                units = self._sentences(text, start, end)
+                units = self._sentences(text, start, end, language)
             for unit in units:
                 if current and used + unit.tokens + 1 > self.max_tokens:
                     yield current[0].start, current[-1].end

@@ -18,6 +18,7 @@ from newsdesk.types import Answer, IngestReport
 if TYPE_CHECKING:
     from newsdesk.desk import Desk
     from newsdesk.evaluation import EvalReport
+    from newsdesk.prepare import Reading
 
 log = logging.getLogger("newsdesk")
 
@@ -53,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", parents=[common], help="add articles to the index",
                             description="Add or update articles from files and folders.")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="files or folders (.txt .md .html .htm .json .jsonl)")
+                        help="files or folders (.txt .md .html .htm .json .jsonl .xml .rss "
+                             ".atom .warc .warc.gz)")
+    ingest.add_argument("--explain", action="store_true",
+                        help="index nothing: show, for each FILE, the text it gives and every "
+                             "line the cleaning rules remove, with the rule's name")
     ingest.add_argument("--prune", action="store_true",
                         help="remove articles no longer present under the given folders")
     ingest.add_argument("--rebuild", action="store_true", help="start a fresh index")
@@ -63,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     ingest.set_defaults(run=_ingest)
 
     listing = sub.add_parser("list", parents=[common], help="list the indexed articles")
+    listing.add_argument("--language", action="append", metavar="CODE",
+                         help="only articles in this language (ISO 639-1, as listed)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(run=_list)
 
@@ -71,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     filters.add_argument("--until", metavar="DATE", help="only articles dated on or before DATE")
     filters.add_argument("--outlet", action="append", metavar="NAME", help="only this outlet")
     filters.add_argument("--source", action="append", metavar="ID", help="only this article")
+    filters.add_argument("--language", action="append", metavar="CODE",
+                         help="only articles in this language (ISO 639-1 code, e.g. de, ja)")
 
     ask = sub.add_parser("ask", parents=[common, filters], help="answer a question with sources")
     ask.add_argument("question", metavar="QUESTION")
@@ -118,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _filters(args: argparse.Namespace) -> dict[str, object]:
-    return {"since": args.since, "until": args.until, "outlets": args.outlet or (),
+    return {"languages": args.language or (),
+            "since": args.since, "until": args.until, "outlets": args.outlet or (),
             "sources": args.source or ()}
 
 
@@ -282,11 +292,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from newsdesk.desk import Desk
 
+    if args.explain:
+        return _explain(args.paths, settings)
     with Desk.open(settings=settings, create=True, rebuild=args.rebuild) as desk:
         report = desk.ingest(args.paths, prune=args.prune, progress=sys.stderr.isatty())
         articles, chunks = desk.archive.catalog.counts()
     for notice in report.notices:
         print(f"note: {notice}", file=sys.stderr)
+    for passed in report.not_articles:
+        print(f"skipped: {passed.path}: {passed.reason}", file=sys.stderr)
     for failure in report.failed:
         print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
     if args.json:
@@ -300,6 +314,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _print_summary(report: IngestReport, articles: int, chunks: int, index_dir: Path) -> None:
     counts = " · ".join(f"{name} {len(getattr(report, name))}" for name in
                         ("added", "updated", "unchanged", "removed", "skipped", "failed"))
+    if report.not_articles:
+        counts += f" · not articles {len(report.not_articles)}"
     print(counts)
     if report.skipped:
         print("skipped (unsupported type): " + ", ".join(report.skipped))
@@ -312,11 +328,15 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
     with Desk.open(settings=settings) as desk:
         articles = desk.articles()
+    if args.language:
+        wanted = {code.lower() for code in args.language}
+        articles = [a for a in articles if a.language in wanted]
     if args.json:
         print(json.dumps([a.to_dict() for a in articles], ensure_ascii=False))
         return 0
-    _table(["id", "date", "outlet", "chunks", "title"],
-           [[a.id, a.date or "—", a.outlet or "—", str(a.chunks), a.title or "—"] for a in articles])
+    _table(["id", "date", "lang", "outlet", "chunks", "title"],
+           [[a.id, a.date or "—", a.language or "—", a.outlet or "—", str(a.chunks),
+             a.title or "—"] for a in articles])
     print(f"{len(articles)} articles")
     return 0
 
@@ -325,3 +345,41 @@ def _table(header: list[str], rows: list[list[str]], write: Callable[[str], None
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
     for row in [header, *rows]:
         write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _explain(paths: Sequence[Path], settings: Settings) -> int:
+    """`ingest --explain`: what each file gives, and what the rules removed, without indexing."""
+    from newsdesk.prepare import explain
+
+    status = 0
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"--explain {path}: give a file, not a folder")
+        failures, readings = explain(path, settings.max_file_bytes)
+        for failure in failures:
+            print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+            status = 1
+        for reading in readings:
+            _print_reading(reading)
+    return status
+
+
+def _print_reading(reading: Reading) -> None:
+    record, cleaned, article = reading.record, reading.cleaned, reading.article
+    print(f"== {record.where or record.id}  (article id {record.id})")
+    if article is not None:
+        print(f"title: {article.title or '—'} · author: {article.author or '—'} · outlet: "
+              f"{article.outlet or '—'} · date: {article.date or '—'} · language: "
+              f"{article.language or '—'}")
+    if cleaned is None:
+        print(f"not indexed: {reading.reason}\n")
+        return
+    paragraphs = [p for p in cleaned.text.split("\n\n") if p]
+    print(f"-- text kept: {len(paragraphs)} paragraphs, {len(cleaned.text)} characters")
+    print(cleaned.text or "(none)")
+    print(f"-- removed by the rules: {len(cleaned.removed)} lines")
+    for removed in cleaned.removed:
+        print(f"[{removed.rule}] {removed.line}")
+    if article is None:
+        print(f"not indexed: {reading.reason}")
+    print()

@@ -7,93 +7,30 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+# The tokens, re-exported: callers know them as keyword.tokenize, .words and .stem.
+from newsdesk.tokens import ANALYSER, stem, tokenize, words
+
+__all__ = ["ANALYSER", "KeywordIndex", "chunk_key", "stem", "tokenize", "words"]
+
 log = logging.getLogger(__name__)
 
 _STATE = "state.json"
-_VERSION = 3  # of the tokenizer and layout: an index saved by another version is rebuilt
+_VERSION = 4  # of the tokenizer and layout: an index saved by another version is rebuilt
 _MAIN = "main"  # the bm25s index and its rows
 _RIDS = "rids.npz"
 _DELTA = "delta.npz"  # the chunks added since
 _DELTA_TOKENS = "delta-tokens.txt"
 _DEAD = "dead.npy"  # the main index's chunks removed since
 REBUILD_SHARE = 0.1  # of the main index: past this many added + removed chunks, rebuild
-
-
-_WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (and scikit-learn's) default token pattern
-# Irregular verb forms the Snowball stemmer leaves apart from their base ("said" vs "say").
-_IRREGULAR = {
-    "said": "say", "says": "say", "told": "tell", "paid": "pay", "bought": "buy", "sold": "sell",
-    "made": "make", "took": "take", "taken": "take", "found": "find", "began": "begin",
-    "begun": "begin", "gave": "give", "given": "give", "got": "get", "gotten": "get",
-    "thought": "think", "brought": "bring", "left": "leave", "held": "hold", "kept": "keep",
-    "ran": "run", "won": "win", "spoke": "speak", "spoken": "speak", "wrote": "write",
-    "written": "write", "chose": "choose", "chosen": "choose", "knew": "know", "known": "know",
-    "met": "meet", "sent": "send", "spent": "spend", "stood": "stand", "grew": "grow",
-    "grown": "grow", "drew": "draw", "drawn": "draw", "fell": "fall", "fallen": "fall",
-    "rose": "rise", "risen": "rise", "led": "lead", "saw": "see", "seen": "see", "went": "go",
-    "gone": "go", "came": "come", "became": "become", "felt": "feel", "lost": "lose",
-    "built": "build", "sought": "seek", "caught": "catch", "taught": "teach", "fought": "fight",
-    "struck": "strike", "hid": "hide", "hidden": "hide", "froze": "freeze", "frozen": "freeze",
-    "stole": "steal", "stolen": "steal", "broke": "break", "broken": "break", "woke": "wake",
-    "wore": "wear", "worn": "wear", "withdrew": "withdraw", "withdrawn": "withdraw",
-    "overtook": "overtake", "undertook": "undertake", "forbade": "forbid", "shut": "shut",
-}
-
-
-@cache
-def _analyzer() -> tuple[Any, frozenset[str]]:
-    import Stemmer
-
-    return Stemmer.Stemmer("english"), frozenset(_bm25s().stopwords.STOPWORDS_EN_PLUS)
-
-
-_STEMS: dict[str, str] = {}  # word -> its stem, "" for a stop word; bounded below
-
-
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stop-word-free, Snowball-stemmed words: the same for chunks and queries.
-
-    Equivalent to `bm25s.tokenize(..., stopwords=STOPWORDS_EN_PLUS, stemmer=...)` with
-    return_ids=False, plus irregular verbs mapped to their base form first; each distinct word
-    is stemmed once per process (three times faster than bm25s.tokenize here).
-    """
-    stems = _STEMS
-    if len(stems) > 1_000_000:
-        stems.clear()
-    out: list[list[str]] = []
-    for text in texts:
-        found = _WORD.findall(text.lower())
-        missing = [w for w in set(found) if w not in stems]
-        if missing:
-            stemmer, stopwords = _analyzer()
-            for word, stemmed in zip(missing, stemmer.stemWords(
-                    [_IRREGULAR.get(w, w) for w in missing]), strict=True):
-                stems[word] = "" if word in stopwords else stemmed
-        out.append([t for t in map(stems.__getitem__, found) if t])
-    return out
-
-
-def words(text: str) -> list[str]:
-    """The lower-cased words of a text, as `tokenize` sees them before stemming."""
-    _, stopwords = _analyzer()
-    return [w for w in _WORD.findall(text.lower()) if w not in stopwords]
-
-
-def stem(word: str) -> str:
-    """The stem `tokenize` gives one lower-cased word."""
-    stemmer, _ = _analyzer()
-    return str(stemmer.stemWord(_IRREGULAR.get(word, word)))
 
 
 def _bm25s() -> Any:
@@ -405,8 +342,8 @@ def _tokens_of(ids: Sequence[str], texts: Sequence[str], known: Mapping[str, str
     """Space-joined tokens of each text, taken from `known` (by chunk id) where it has them."""
     out = [known.get(chunk_id) for chunk_id in ids]
     todo = [i for i, joined in enumerate(out) if joined is None]
-    for i, words in zip(todo, tokenize([texts[i] for i in todo]) if todo else [], strict=True):
-        out[i] = " ".join(words)
+    for i, found in zip(todo, tokenize([texts[i] for i in todo]) if todo else [], strict=True):
+        out[i] = " ".join(found)
     return [joined or "" for joined in out]
 
 

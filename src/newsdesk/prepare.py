@@ -6,6 +6,7 @@ This module imports nothing heavy, so helpers start quickly.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import logging
@@ -17,13 +18,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import IO
 
-from newsdesk import keyword
 from newsdesk.chunk import Chunker
-from newsdesk.clean import clean, load_rules
+from newsdesk.clean import Cleaned, clean, load_rules
 from newsdesk.errors import ArticleError, NewsdeskError
-from newsdesk.sources import Candidate, parse
+from newsdesk.language import detect
+from newsdesk.sources import STREAMED, Candidate, Parsed, Record, parse, read_bytes, suffix
+from newsdesk.tokens import tokenize
 from newsdesk.types import Article, Chunk, Failure
 
 log = logging.getLogger(__name__)
@@ -31,11 +34,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Work:
-    """A file to prepare: its bytes and their fingerprint."""
+    """A file to prepare: its bytes (empty for a web archive, read from its path) and their
+    fingerprint, and the most bytes one page of a web archive may have."""
 
     candidate: Candidate
     fingerprint: str
     data: bytes
+    max_bytes: int
+    size: int = 0  # the bytes this work holds in memory or reads, for the in-flight bound
 
 
 @dataclass(slots=True)
@@ -48,6 +54,7 @@ class FileResult:
     tokens: list[str] = field(default_factory=list)  # keyword tokens of each chunk, in order
     failures: list[Failure] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    not_articles: list[Failure] = field(default_factory=list)  # navigation pages, with why
 
 
 @cache
@@ -55,31 +62,72 @@ def _chunker(max_tokens: int) -> Chunker:
     return Chunker(max_tokens)
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One record of a file as ingest reads it: the record, its cleaned text (None for a
+    navigation page), and the article, or why there is none."""
+
+    record: Record
+    cleaned: Cleaned | None
+    article: Article | None
+    reason: str = ""
+
+
+def read(candidate: Candidate, data: bytes, max_bytes: int) -> tuple[Parsed, list[Reading]]:
+    """Parse a file and clean each of its records (raises ArticleError for a file that cannot
+    be read at all)."""
+    parsed = parse(candidate, data, max_bytes)
+    return parsed, [_reading(record) for record in parsed.records]
+
+
+def explain(path: Path, max_bytes: int) -> tuple[list[Failure], list[Reading]]:
+    """What ingesting one file would index, record by record, and what could not be read."""
+    candidate = Candidate(path, path.parent.resolve(), path.name)
+    try:
+        data = b"" if suffix(path) in STREAMED else read_bytes(candidate, max_bytes)
+        parsed, readings = read(candidate, data, max_bytes)
+    except ArticleError as exc:
+        return [Failure(exc.path, exc.reason)], []
+    return parsed.failures, readings
+
+
+def _reading(record: Record) -> Reading:
+    if record.navigation:
+        return Reading(record, None, None, record.navigation)
+    cleaned = clean(record.text, load_rules(), record.known, record.headings,
+                    labels=not record.extracted)
+    if not cleaned.text.strip():
+        return Reading(record, cleaned, None, (
+            f"no article text left after removing boilerplate ({len(cleaned.removed)} lines "
+            "removed; `newsdesk ingest --explain FILE` shows which rules removed them)"))
+    return Reading(record, cleaned, Article(
+        record.id, cleaned.text, cleaned.title, cleaned.outlet, cleaned.author, cleaned.date,
+        record.known.get("url", ""), detect(cleaned.text)))
+
+
 def prepare(work: Work, max_tokens: int) -> FileResult:
     """Parse, clean and chunk one file, and compute its chunks' keyword tokens."""
-    rules = load_rules()
     result = FileResult(work.candidate, work.fingerprint)
     try:
-        parsed = parse(work.candidate, work.data)
+        parsed, readings = read(work.candidate, work.data, work.max_bytes)
     except ArticleError as exc:
         result.failures.append(Failure(exc.path, exc.reason))
         return result
     result.failures += parsed.failures
     result.notices += parsed.notices
-    for record in parsed.records:
-        cleaned = clean(record.text, rules, record.known)
-        where = str(work.candidate.path) + (record.id[len(work.candidate.rel):] or "")
-        if not cleaned.text.strip():
-            result.failures.append(Failure(where, "no article text left after removing boilerplate"))
+    for reading in readings:
+        record, article = reading.record, reading.article
+        where = record.where or str(work.candidate.path)
+        if article is None:
+            lost = result.not_articles if record.navigation else result.failures
+            lost.append(Failure(where, reading.reason))
             continue
-        if record.known.get("date") and not cleaned.date:
+        if record.known.get("date") and not article.date:
             result.notices.append(f"{where}: date {record.known['date']!r} not understood; left empty")
-        article = Article(record.id, cleaned.text, cleaned.title, cleaned.outlet, cleaned.author,
-                          cleaned.date, record.known.get("url", ""))
-        result.articles.append(
-            (article, _chunker(max_tokens).chunks(article.id, article.text), fingerprint(article)))
+        chunks = _chunker(max_tokens).chunks(article.id, article.text, article.language)
+        result.articles.append((article, chunks, fingerprint(article)))
     texts = [c.text for _, chunks, _ in result.articles for c in chunks]
-    result.tokens = [" ".join(words) for words in keyword.tokenize(texts)] if texts else []
+    result.tokens = [" ".join(words) for words in tokenize(texts)] if texts else []
     return result
 
 
@@ -87,7 +135,7 @@ def fingerprint(article: Article) -> str:
     """What an article's content hashes to; equal fingerprints need no re-embedding."""
     digest = hashlib.blake2b(digest_size=12)
     for value in (article.text, article.title, article.outlet, article.author, article.date,
-                  article.url):
+                  article.url, article.language):
         digest.update(value.encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()
@@ -117,11 +165,13 @@ class Helpers:
                 process.kill()
             process.wait()
 
-    def map(self, works: Iterable[Work], max_tokens: int, window: int) -> Iterator[FileResult]:
-        """Results in the order of `works` (dealt round-robin), at most `window` files in
-        flight. Threads feed and drain the pipes so that no helper waits on a full pipe while
+    def map(self, works: Iterable[Work], max_tokens: int, budget: int) -> Iterator[FileResult]:
+        """Results in the order of `works` (dealt round-robin), with at most `budget` bytes of
+        files handed out and not yet taken back as results (a file larger than that goes
+        alone). Threads feed and drain the pipes so that no helper waits on a full pipe while
         this process embeds."""
-        slots = threading.Semaphore(window)
+        in_flight = _Budget(budget)
+        sizes: collections.deque[int] = collections.deque()
         lanes: list[queue.Queue[FileResult | BaseException | None]] = [
             queue.Queue() for _ in self._processes]
         failures: queue.Queue[BaseException] = queue.Queue()
@@ -130,7 +180,8 @@ class Helpers:
             pipes: list[IO[bytes]] = [p.stdin for p in self._processes if p.stdin is not None]
             try:
                 for i, work in enumerate(works):
-                    slots.acquire()
+                    in_flight.acquire(work.size)
+                    sizes.append(work.size)
                     pipe = pipes[i % len(pipes)]
                     pickle.dump((work, max_tokens), pipe, protocol=pickle.HIGHEST_PROTOCOL)
                     pipe.flush()
@@ -163,8 +214,30 @@ class Helpers:
                 return
             if isinstance(item, BaseException):
                 raise item
-            slots.release()
+            in_flight.release(sizes.popleft())
             yield item
+
+
+class _Budget:
+    """A bound on the bytes in flight: taking more waits until enough is given back; a piece
+    larger than the whole bound is taken when nothing else is in flight."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> None:
+        """Wait until `size` bytes fit, then take them."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._used == 0 or self._used + size <= self._limit)
+            self._used += size
+
+    def release(self, size: int) -> None:
+        """Give `size` bytes back."""
+        with self._changed:
+            self._used -= size
+            self._changed.notify_all()
 
 
 def serve() -> None:

@@ -28,11 +28,12 @@ class Filters:
     since: str = ""
     until: str = ""
     sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()  # ISO 639-1 codes, as `newsdesk list` shows them
 
     @property
     def active(self) -> bool:
         """Whether anything is filtered out."""
-        return bool(self.outlets or self.since or self.until or self.sources)
+        return bool(self.outlets or self.since or self.until or self.sources or self.languages)
 
     @classmethod
     def coerce(cls, value: Filters | Mapping[str, Any] | None) -> Filters:
@@ -41,7 +42,8 @@ class Filters:
             return cls()
         if isinstance(value, Filters):
             return value
-        known = {"outlet", "outlets", "since", "until", "source", "sources"}
+        known = {"outlet", "outlets", "since", "until", "source", "sources", "language",
+                 "languages"}
         unknown = set(value) - known
         if unknown:
             raise UsageError(f"unknown filter field(s) {sorted(unknown)}; use {sorted(known)}")
@@ -50,6 +52,8 @@ class Filters:
             since=_day(value, "since"),
             until=_day(value, "until"),
             sources=_strings(value, "source") + _strings(value, "sources"),
+            languages=tuple(x.lower() for x in _strings(value, "language")
+                            + _strings(value, "languages")),
         )
 
     def where(self) -> dict[str, Any] | None:
@@ -64,6 +68,8 @@ class Filters:
             clauses.append({"date": {"$gt": 0}})
         if self.sources:
             clauses.append({"article": {"$in": list(self.sources)}})
+        if self.languages:
+            clauses.append({"language": {"$in": list(self.languages)}})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -137,7 +143,8 @@ class Retriever:
             allowed = None
             if filters.active:
                 allowed = np.asarray(catalog.matching_article_rids(
-                    filters.outlets, filters.since, filters.until, filters.sources), dtype=np.int64)
+                    filters.outlets, filters.since, filters.until, filters.sources,
+                    filters.languages), dtype=np.int64)
             keyword = self.archive.keyword().search(query, self.candidates, allowed)
         by_id = catalog.chunk_rows_by_id([cid for cid, _ in dense])
         by_rid = catalog.chunk_rows_by_rid([rid for rid, _ in keyword])

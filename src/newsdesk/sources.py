@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -14,8 +13,9 @@ from typing import Any
 from newsdesk.errors import ArticleError
 from newsdesk.types import Failure
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
-JSON_FIELDS = ("title", "date", "url", "publisher", "author")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss",
+             ".atom", ".warc", ".warc.gz", ".arc", ".arc.gz")
+STREAMED = (".warc", ".warc.gz", ".arc", ".arc.gz")  # read record by record, never whole
 FALLBACK_ENCODING = "cp1252"
 _SNIFF = 65536
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
@@ -47,11 +47,17 @@ class Discovery:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One article as read from a file, before cleaning."""
+    """One article as read from a file, before cleaning: its id, where to point a user at it
+    (the file, with its line or URL), the text, what the source states about it, the lines the
+    source marked as headings, and why it is no article ('' when it is one)."""
 
     id: str
     text: str
     known: dict[str, str]
+    where: str = ""
+    headings: tuple[str, ...] = ()
+    navigation: str = ""
+    extracted: bool = False  # block by block by an HTML extractor: short lines are no labels
 
 
 @dataclass(slots=True)
@@ -61,6 +67,7 @@ class Parsed:
     records: list[Record] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)  # of the records, to refuse a repeated id
 
 
 def discover(paths: Sequence[Path]) -> Discovery:
@@ -95,8 +102,14 @@ def _walk(found: Discovery, folder: Path) -> None:
             str(folder), f"no supported files in this folder ({', '.join(SUPPORTED)})"))
 
 
+def suffix(path: Path) -> str:
+    """The file's type as SUPPORTED names it ('.warc.gz' for a compressed WARC)."""
+    name = path.name.lower()
+    return next((s for s in STREAMED if name.endswith(s)), path.suffix.lower())
+
+
 def _add_file(found: Discovery, path: Path, root: Path, rel: str) -> None:
-    if path.suffix.lower() in SUPPORTED:
+    if suffix(path) in SUPPORTED:
         found.candidates.append(Candidate(path, root, rel))
     else:
         found.skipped.append(rel)
@@ -115,23 +128,33 @@ def read_bytes(candidate: Candidate, max_bytes: int) -> bytes:
         raise ArticleError(str(candidate.path), f"cannot be read: {exc.strerror}") from exc
 
 
-def parse(candidate: Candidate, data: bytes) -> Parsed:
-    """Decode and split a file into article records (one for most formats, many for JSONL)."""
+def parse(candidate: Candidate, data: bytes, max_bytes: int) -> Parsed:
+    """Decode and split a file into article records (one for most formats, many for JSONL,
+    feeds and web archives). A web archive is read from its path (`data` is then empty), each
+    page in it up to `max_bytes`."""
+    kind = suffix(candidate.path)
+    if kind in STREAMED:
+        from newsdesk.warc import warc_records
+
+        return warc_records(candidate, max_bytes)
+    if kind in (".html", ".htm"):
+        return Parsed([_html_record(candidate, data)])
     parsed = Parsed()
     text = _decode(candidate, data, parsed.notices)
     if not text.strip():
         raise ArticleError(str(candidate.path), "empty file")
-    suffix = candidate.path.suffix.lower()
-    if suffix in (".html", ".htm"):
-        parsed.records.append(_html_record(candidate, text))
-    elif suffix in (".md", ".markdown"):
+    if kind in (".md", ".markdown"):
         parsed.records.append(_markdown_record(candidate, text))
-    elif suffix == ".json":
-        _json_records(candidate, text, parsed)
-    elif suffix == ".jsonl":
-        _jsonl_records(candidate, text, parsed)
+    elif kind in (".json", ".jsonl"):
+        from newsdesk.records import json_records
+
+        json_records(candidate, text, parsed, lines=kind == ".jsonl")
+    elif kind in (".xml", ".rss", ".atom"):
+        from newsdesk.records import feed_records
+
+        feed_records(candidate, text, parsed)
     else:
-        parsed.records.append(Record(candidate.rel, text, {}))
+        parsed.records.append(Record(candidate.rel, text, {}, str(candidate.path)))
     return parsed
 
 
@@ -162,19 +185,18 @@ def _decode(candidate: Candidate, data: bytes, notices: list[str]) -> str:
     return text
 
 
-def _html_record(candidate: Candidate, html: str) -> Record:
-    import trafilatura
+def _html_record(candidate: Candidate, data: bytes) -> Record:
+    from newsdesk.webpage import read_page
 
-    found = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=True)
-    doc: dict[str, Any] = found.as_dict() if found is not None and not isinstance(found, dict) else {}
-    text = doc.get("text") or ""
-    if not text.strip():
-        raise ArticleError(str(candidate.path), "no article text found in the HTML")
-    known = {key: str(doc.get(source) or "") for key, source in (
-        ("title", "title"), ("author", "author"), ("date", "date"), ("outlet", "sitename"),
-        ("url", "url"))}
-    return Record(candidate.rel, text, known)
+    if not data.strip():
+        raise ArticleError(str(candidate.path), "empty file")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        data = data.decode("utf-16").encode("utf-8")
+    elif b"\x00" in data[:_SNIFF]:
+        raise ArticleError(str(candidate.path), "binary file (contains NUL bytes), not text")
+    page = read_page(data, str(candidate.path))
+    return Record(candidate.rel, page.text, page.known, str(candidate.path), page.headings,
+                  page.navigation, extracted=True)
 
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
@@ -195,16 +217,20 @@ def _markdown_record(candidate: Candidate, text: str) -> Record:
                 known[_FRONT_KEYS[key.strip().lower()]] = value.strip().strip("\"'")
         text = text[match.end():]
     blocks: list[str] = []
+    headings: list[str] = []
     tokens = MarkdownIt("commonmark").parse(text)
     for i, token in enumerate(tokens):
         if token.type != "inline":
             continue
         plain = "".join(_inline_text(token.children or []))
-        if tokens[i - 1].type == "heading_open" and tokens[i - 1].tag == "h1":
-            known.setdefault("title", plain)
+        if tokens[i - 1].type == "heading_open":
+            headings.append(plain.strip())
+            if tokens[i - 1].tag == "h1":
+                known.setdefault("title", plain)
         if plain.strip():
             blocks.append(plain)
-    return Record(candidate.rel, "\n\n".join(blocks), known)
+    return Record(candidate.rel, "\n\n".join(blocks), known, str(candidate.path),
+                  tuple(headings))
 
 
 def _inline_text(children: list[Any]) -> Iterator[str]:
@@ -213,55 +239,3 @@ def _inline_text(children: list[Any]) -> Iterator[str]:
             yield child.content
         elif child.type in ("softbreak", "hardbreak"):
             yield " "
-
-
-def _json_records(candidate: Candidate, text: str, parsed: Parsed) -> None:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ArticleError(
-            str(candidate.path), f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
-    if isinstance(data, dict):
-        _add_object(parsed, candidate, data, candidate.rel, str(candidate.path))
-    elif isinstance(data, list):
-        for i, item in enumerate(data, start=1):
-            _add_object(parsed, candidate, item, f"{candidate.rel}#{i}", f"{candidate.path}#{i}")
-    else:
-        raise ArticleError(str(candidate.path), "JSON must be an object or a list of objects")
-
-
-def _jsonl_records(candidate: Candidate, text: str, parsed: Parsed) -> None:
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{candidate.path}:{lineno}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            parsed.failures.append(Failure(where, f"line {lineno}: invalid JSON: {exc.msg}"))
-            continue
-        _add_object(parsed, candidate, item, f"{candidate.rel}#{lineno}", where)
-
-
-def _add_object(parsed: Parsed, candidate: Candidate, item: object, article_id: str,
-                where: str) -> None:
-    if not isinstance(item, dict):
-        parsed.failures.append(Failure(where, "not a JSON object"))
-        return
-    body = item.get("text")
-    if not isinstance(body, str) or not body.strip():
-        parsed.failures.append(Failure(where, "field 'text' is missing or empty"))
-        return
-    known: dict[str, str] = {}
-    for key in JSON_FIELDS:
-        value = item.get(key)
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            value = ", ".join(value)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            parsed.failures.append(Failure(where, f"field '{key}' must be a string"))
-            return
-        known["outlet" if key == "publisher" else key] = value
-    parsed.records.append(Record(article_id, body, known))

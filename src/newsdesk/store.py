@@ -36,6 +36,7 @@ class Manifest:
     chunk_tokens: int
     tokenizer: str
     splitter: str
+    analyser: str = "words-en-snowball/0"  # of the keyword index; indexes before it had this one
 
     @classmethod
     def read(cls, index_dir: Path) -> Manifest | None:
@@ -45,7 +46,8 @@ class Manifest:
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__
+                          if k in data or k != "analyser"})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(
                 f"{path} cannot be read ({exc}); run `newsdesk ingest --rebuild PATH...`"
@@ -63,7 +65,7 @@ class Manifest:
         diffs = [
             f"{name}: index has {getattr(self, name)!r}, settings ask for {getattr(wanted, name)!r}"
             for name in ("format", "embedder", "model", "dim", "chunk_tokens", "tokenizer",
-                         "splitter")
+                         "splitter", "analyser")
             if getattr(self, name) != getattr(wanted, name)
         ]
         if diffs:

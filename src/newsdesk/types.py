@@ -19,6 +19,7 @@ class Article:
     author: str = ""
     date: str = ""  # ISO 8601 day, or empty when the article does not state it
     url: str = ""
+    language: str = ""  # ISO 639-1 code as detected from the text, or empty when unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class ArticleInfo:
     date: str
     url: str
     chunks: int
+    language: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output."""
@@ -166,6 +168,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    not_articles: list[Failure] = field(default_factory=list)  # navigation pages, with why
     failed: list[Failure] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     chunks: int = 0
@@ -179,6 +182,7 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "skipped": self.skipped,
+            "not_articles": [{"path": f.path, "reason": f.reason} for f in self.not_articles],
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
