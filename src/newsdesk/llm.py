@@ -170,13 +170,18 @@ class Model:
         self.start()
         chat = [ChatMessage(role=role, content=content) for role, content in messages]
         deadline = time.monotonic() + self.timeout
+        received = 0
         try:
             for response in self._llm.stream_chat(chat):
+                received += 1
                 if response.delta:
                     yield response.delta
                 if time.monotonic() > deadline:
                     raise GeneratorError(f"{self.spec.label} at {self.where} did not finish "
                                          f"within {self.timeout:g} s")
+            if not received:  # a 200 whose body holds not one message of the protocol
+                raise GeneratorError(f"{self.spec.label} at {self.where} sent a reply that "
+                                     "cannot be read (no chat messages in it)")
         except GeneratorError:
             raise
         except Exception as exc:  # the clients raise many types; each becomes one line
