@@ -266,3 +266,24 @@ def test_prompts_are_files_with_exactly_their_variables_and_none_of_their_text_i
             words = re.sub(r"\{\w+\}", "", line).strip()
             if len(words.split()) >= 5:
                 assert words not in code, f"{file.name}: prompt text in src/: {words!r}"
+
+
+def test_the_tripwire_fails_a_call_outside_loopback() -> None:
+    import socket
+
+    with socket.socket() as sock, pytest.raises(pytest.fail.Exception, match="outside loopback"):
+        sock.connect(("203.0.113.7", 80))  # a documentation address: stopped before any packet
+
+
+def test_the_check_requires_names_figures_dates_and_negations_exactly() -> None:
+    from newsdesk.support import claims, missing, word_share
+
+    quote = "Amazon said the one-year moratorium, announced in June, would end on December 10."
+    assert missing(claims("Amazon's ban was for one year [1]."), quote) == []
+    assert missing(claims("Amazon's ban was to end on Dec. 10."), quote) == []
+    assert missing(claims("Amazon's ban lasted two years."), quote) == ["the figure “2”"]
+    assert missing(claims("Microsoft's ban ended in June."), quote) == ["the name “microsoft”"]
+    assert missing(claims("The ban was announced in May."), quote) == ["the date “may”"]
+    assert missing(claims("Amazon did not announce a moratorium."), quote) == ["its negation"]
+    assert word_share(claims("Amazon announced a moratorium."), quote) == 1.0
+    assert word_share(claims("Amazon sells cloud storage cheaply."), quote) < 0.75

@@ -146,14 +146,16 @@ class Writer:
                 verdict = support.check(text, cited, hits)
                 if not verdict.passed:
                     run.dropped.append(DroppedSentence(text, cited, verdict.reason))
+                    if run.written >= self.max_sentences:
+                        return
                     continue
                 marks = run.numbering.mark(verdict.quotes)
                 sentence = AnswerSentence(text, marks, tuple(q.text for q in verdict.quotes), True)
                 run.kept.append(sentence)
                 run.first_at = run.first_at or time.perf_counter()
                 yield sentence_text(sentence) + " "
-                if len(run.kept) >= self.max_sentences:
-                    return
+                if run.written >= self.max_sentences:
+                    return  # it was asked for at most this many; the rest is not read
         except GeneratorError as exc:
             run.error = str(exc)
 

@@ -43,6 +43,10 @@ _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
                  "dozen": "12", "dozens": "12", "twice": "2", "double": "2", "half": "0.5"}
 
 
+# Month names and their abbreviations ("Jun.", "Sept."); facts.MONTH knows only AP's.
+_MONTH = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?:[a-z]{0,6})\b\.?")
+
+
 @dataclass(frozen=True, slots=True)
 class Claims:
     """What a sentence asserts that must be found in its support."""
@@ -68,7 +72,8 @@ def claims(sentence: str) -> Claims:
     """Read a sentence for the check."""
     text = _plain(sentence)
     first = next(iter(re.findall(r"[A-Za-z][\w’'&.-]*", text)), "").lower()
-    names = [i.text for i in facts.names(text, known={first.rstrip(".")})]
+    first = re.sub(r"'s$", "", first).rstrip(".")
+    names = [i.text for i in facts.names(text, known={first}) if not _is_month(i.text)]
     figures = _figures(text)
     dates = _dates(text)
     skip = set(names) | {w for n in names for w in keyword.words(n)} | set(_NUMBER_WORDS)
@@ -224,10 +229,19 @@ def _figures(text: str) -> list[str]:
 
 
 def _dates(text: str) -> list[str]:
-    out = [m.group()[:3].lower() for m in facts.MONTH.finditer(text)]
+    out = [m.group()[:3].lower() for m in _MONTH.finditer(text) if _is_month(m.group())]
     out += [m.group().lower() for m in facts.WEEKDAY.finditer(text)]
     out += [m.group().lower() for m in facts.RELATIVE_DATE.finditer(text)]
     return out
+
+
+def _is_month(word: str) -> bool:
+    """Whether a capitalised word matched by _MONTH is a month ("March", "Dec."), not "Mark"."""
+    bare = word.rstrip(".").lower()
+    months = ("january", "february", "march", "april", "may", "june", "july", "august",
+              "september", "october", "november", "december")
+    return any(m == bare or (len(bare) >= 3 and m.startswith(bare) and len(bare) <= 4)
+               for m in months)
 
 
 def _join(items: Iterable[str]) -> str:
