@@ -33,7 +33,8 @@ def build_answer(question: str, draft: Draft, hits: Sequence[Hit],
                 citations.append(_citation(numbers[key], quote))
             if numbers[key] not in marks:
                 marks.append(numbers[key])
-        sentences.append(AnswerSentence(statement.quotes[0].text, tuple(marks)))
+        sentences.append(AnswerSentence(statement.quotes[0].text, tuple(marks),
+                                        tuple(citations[n - 1].quote for n in marks)))
     text = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}" for s in sentences)
     return Answer(question=question, text=text, citations=tuple(citations), refused=False,
                   retrieved=retrieved, sentences=tuple(sentences), timings=dict(timings))

@@ -113,9 +113,9 @@ class Citation:
 class AnswerSentence:
     """One sentence of an answer and the citation numbers it carries.
 
-    In generative mode `support` holds, for each of its citations, the exact quote of the
-    cited article that the check found the sentence's names, figures, dates and words in, and
-    `passed` says that it passed; an extractive sentence is itself the quote.
+    `support` holds, for each of its citations, the exact quote of the cited article: in
+    generative mode the one the check found the sentence's names, figures, dates and words in
+    (`passed` says that it passed); in extractive mode the sentence as each article has it.
     """
 
     text: str
