@@ -119,7 +119,10 @@ class Writer:
             yield generative_answer(question, run.kept, run.numbering, hits, timings,
                                     run.dropped, note)
             return
+        composing = time.perf_counter()
         answer = fallback()
+        end = time.perf_counter()
+        timings |= {"compose_ms": _ms(composing, end), "total_ms": _ms(started, end)}
         note = self._why_not(run, bool(hits))
         log.info("extractive answer instead: %s", note)
         yield from stream_pieces(answer.text)
