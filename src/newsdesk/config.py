@@ -12,6 +12,7 @@ from newsdesk.errors import UsageError
 
 EMBEDDERS = ("wordllama", "minilm")
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+LLM_KINDS = ("openai", "ollama", "gguf")  # NEWSDESK_LLM is KIND:MODEL, or "none"
 MB = 1024 * 1024
 
 
@@ -31,6 +32,11 @@ class Settings:
     dense_weight: float = 0.25  # weight of the dense list in the rank fusion (BM25's is 1)
     max_sentences: int = 4
     auth: str | None = None
+    llm: str = "none"  # generative answers: openai:MODEL, ollama:MODEL, gguf:PATH, or none
+    llm_url: str = "http://127.0.0.1:8000/v1"  # the OpenAI-compatible server of openai:MODEL
+    llm_key: str | None = None
+    llm_timeout: float = 60.0  # seconds one model call may take before the extractive answer
+    ollama_host: str = "http://127.0.0.1:11434"
 
     def __post_init__(self) -> None:
         if self.embedder is not None and self.embedder not in EMBEDDERS:
@@ -44,6 +50,12 @@ class Settings:
                 raise UsageError(f"setting {name} must be at least 1")
         if self.chunk_tokens < 32:
             raise UsageError("setting chunk_tokens must be at least 32")
+        kind, sep, model = self.llm.partition(":")
+        if self.llm != "none" and (kind not in LLM_KINDS or not sep or not model.strip()):
+            raise UsageError(f"llm {self.llm!r} is not understood; use openai:MODEL, "
+                             "ollama:MODEL, gguf:PATH or none")
+        if not self.llm_timeout > 0:
+            raise UsageError("setting llm_timeout must be more than 0 seconds")
 
     @classmethod
     def from_env(
@@ -66,6 +78,7 @@ class Settings:
             values["max_file_bytes"] = int(_number(env["NEWSDESK_MAX_FILE_MB"], "NEWSDESK_MAX_FILE_MB") * MB)
         if env.get("NEWSDESK_K"):
             values["k"] = int(_number(env["NEWSDESK_K"], "NEWSDESK_K"))
+        values.update(_llm_env(env))
         known = {f.name for f in fields(cls)}
         for key, value in overrides.items():
             if key not in known:
@@ -77,6 +90,21 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by evaluation's --compare)."""
         return replace(self, **changes)
+
+
+def _llm_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The generative-mode settings from NEWSDESK_LLM* and OLLAMA_HOST (Ollama's own variable)."""
+    values: dict[str, Any] = {}
+    for name, key in (("NEWSDESK_LLM", "llm"), ("NEWSDESK_LLM_URL", "llm_url"),
+                      ("NEWSDESK_LLM_KEY", "llm_key")):
+        if env.get(name):
+            values[key] = env[name].strip()
+    if env.get("NEWSDESK_LLM_TIMEOUT"):
+        values["llm_timeout"] = _number(env["NEWSDESK_LLM_TIMEOUT"], "NEWSDESK_LLM_TIMEOUT")
+    if env.get("OLLAMA_HOST"):
+        host = env["OLLAMA_HOST"].strip()
+        values["ollama_host"] = host if "://" in host else f"http://{host}"
+    return values
 
 
 def _number(text: str, name: str) -> float:

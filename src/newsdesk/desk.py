@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from newsdesk.ingest import Ingestor
 from newsdesk.question import Question, analyse
 from newsdesk.retrieve import Filters, Hit, Retriever
 from newsdesk.types import Answer, ArticleInfo, IngestReport, Passage
+
+if TYPE_CHECKING:
+    from newsdesk.generate import Writer
 
 History = Sequence[Mapping[str, str]]
 FilterSpec = Filters | Mapping[str, Any] | None
@@ -49,6 +52,8 @@ class Desk:
         self.archive = archive
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
+        self._writer: Writer | None = None  # generative mode's model, when settings.llm is set
+        self._writer_lock = threading.Lock()
 
     @classmethod
     def open(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None,
@@ -65,7 +70,10 @@ class Desk:
         return cls(settings, archive)
 
     def close(self) -> None:
-        """Release the index (required before another process may write to it)."""
+        """Release the index (required before another process may write to it) and stop the
+        model server generative mode started."""
+        if self._writer is not None:
+            self._writer.close()
         self.archive.close()
 
     def __enter__(self) -> Desk:
@@ -117,15 +125,46 @@ class Desk:
         prepared = self._prepare(question, history, filters)
         if prepared is None:
             return empty_archive_answer(question)
+        if self.writer is not None:
+            *_, answer = self._generate(prepared)
+            assert isinstance(answer, Answer)
+            return answer
         return self._compose(prepared)
 
     def ask_stream(self, question: str, history: History | None = None,
                    filters: FilterSpec = None) -> Iterator[str | Answer]:
         """The answer's text in pieces as it is ready, then the final Answer."""
         prepared = self._prepare(question, history, filters)
+        if prepared is not None and self.writer is not None:
+            yield from self._generate(prepared)
+            return
         answer = empty_archive_answer(question) if prepared is None else self._compose(prepared)
         yield from stream_pieces(answer.text)
         yield answer
+
+    # -- generative mode (settings.llm) ---------------------------------------------------
+    @property
+    def writer(self) -> Writer | None:
+        """The generative answer step when a model is configured (created on first use)."""
+        if self.settings.llm == "none":
+            return None
+        with self._writer_lock:
+            if self._writer is None:
+                from newsdesk.generate import Writer
+
+                self._writer = Writer(self.settings)
+            return self._writer
+
+    def start_model(self) -> None:
+        """Connect to the configured model now (starting llama.cpp's server for a GGUF file),
+        so that a bad model setting fails before the first question."""
+        if self.writer is not None:
+            self.writer.start()
+
+    def _generate(self, prepared: _Prepared) -> Iterator[str | Answer]:
+        assert self.writer is not None
+        return self.writer.stream(prepared.question.text, prepared.hits, prepared.started,
+                                  prepared.retrieved_at, lambda: self._compose(prepared))
 
     def _prepare(self, question: str, history: History | None,
                  filters: FilterSpec) -> _Prepared | None:
@@ -133,6 +172,8 @@ class Desk:
             raise UsageError("the question is empty")
         started = time.perf_counter()
         _check_history(history)
+        if history and self.writer is not None:  # with a model, a follow-up is condensed first
+            question = self.writer.condense(question, history)
         wanted = Filters.coerce(filters)
         if self.archive.catalog.counts()[0] == 0:
             return None

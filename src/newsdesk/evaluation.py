@@ -24,8 +24,8 @@ CUTOFFS = (1, 3, 5, 10)
 # Metrics where a higher value is better; everything else in a summary is a count or a cost.
 HIGHER_IS_BETTER = ("correct", "refusal", *(f"hit@{k}" for k in CUTOFFS),
                     *(f"recall@{k}" for k in CUTOFFS), "mrr", "citation_hit",
-                    "citation_precision", "faithfulness")
-LOWER_IS_BETTER = ("false_refusal", "words_median", "words_p90", "latency_p50_ms",
+                    "citation_precision", "faithfulness", "sentence_support")
+LOWER_IS_BETTER = ("false_refusal", "fell_back", "words_median", "words_p90", "latency_p50_ms",
                    "latency_p95_ms")
 
 
@@ -71,6 +71,10 @@ class QuestionResult:
     faithful_quotes: int
     words: int
     latency_ms: float
+    mode: str = "extractive"  # generative mode: whether the model's checked answer was shown
+    fell_back: bool = False  # a model was asked, but the extractive answer stands in
+    sentences: int = 0  # generative sentences shown, and how many of them pass the check again
+    supported: int = 0
 
     @property
     def passed(self) -> bool:
@@ -196,7 +200,24 @@ def score(question: EvalQuestion, answer: Answer, article_text: Callable[[str], 
         citation_precision=set(cited) <= gold if answered else None,
         quotes=len(answer.citations), faithful_quotes=faithful,
         words=len(answer.text.split()) if not answer.refused else 0,
-        latency_ms=round(latency_ms, 2))
+        latency_ms=round(latency_ms, 2), **_generative(answer))
+
+
+def _generative(answer: Answer) -> dict[str, Any]:
+    """For generative mode: the mode, whether it fell back, and each shown sentence checked
+    again against the quotes its citations carry (an Answer's own data, not its flags)."""
+    if answer.mode != "generative":
+        return {"mode": answer.mode, "fell_back": bool(answer.note)}
+    from newsdesk.support import date_words, sentence_supported
+
+    by_number = {c.number: c for c in answer.citations}
+    supported = sum(sentence_supported(
+        s.text, [by_number[n].quote for n in s.citations],
+        [f"{by_number[n].outlet} {by_number[n].title} {date_words(by_number[n].date)}"
+         for n in s.citations])
+        for s in answer.sentences)
+    return {"mode": "generative", "fell_back": False, "sentences": len(answer.sentences),
+            "supported": supported}
 
 
 def _verbatim(citation: Citation, article: Callable[[str], Article | None]) -> bool:
@@ -233,6 +254,11 @@ def summarise(results: Sequence[QuestionResult]) -> dict[str, float]:
     out["citation_hit"] = _share(r.citation_hit for r in answered)
     out["citation_precision"] = _share(r.citation_precision for r in answered)
     out["faithfulness"] = round(sum(r.faithful_quotes for r in results) / quotes, 4) if quotes else 1.0
+    sentences = sum(r.sentences for r in results)
+    out["generative"] = _share(r.mode == "generative" for r in results)
+    out["fell_back"] = float(sum(r.fell_back for r in results))
+    out["sentence_support"] = round(sum(r.supported for r in results) / sentences, 4) \
+        if sentences else 1.0
     out["words_median"] = float(statistics.median(words)) if words else 0.0
     out["words_p90"] = float(_percentile(words, 90))
     out["latency_p50_ms"] = round(_percentile(latencies, 50), 2)
@@ -325,7 +351,7 @@ def to_row(result: QuestionResult) -> dict[str, Any]:
 
 # -- configurations ------------------------------------------------------------------------
 COMPARABLE = {"retrieval": str, "embedder": str, "k": int, "candidates": int, "rrf_k": int,
-              "dense_weight": float, "max_sentences": int, "chunk_tokens": int}
+              "dense_weight": float, "max_sentences": int, "chunk_tokens": int, "llm": str}
 
 
 def parse_compare(specs: Sequence[str]) -> list[dict[str, Any]]:

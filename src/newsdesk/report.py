@@ -10,7 +10,7 @@ from newsdesk.evaluation import HIGHER_IS_BETTER, LOWER_IS_BETTER, EvalReport, Q
 
 TABLE_METRICS = ("correct", "refusal", "false_refusal", "hit@5", "recall@5", "mrr",
                  "citation_hit", "citation_precision", "faithfulness", "words_median",
-                 "latency_p50_ms", "latency_p95_ms")
+                 "latency_p50_ms", "latency_p95_ms", "generative", "fell_back", "sentence_support")
 CHART_METRICS = ("correct", "refusal", "hit@5", "mrr", "citation_precision", "faithfulness")
 
 

@@ -114,10 +114,30 @@ class Citation:
 
 @dataclass(frozen=True, slots=True)
 class AnswerSentence:
-    """One sentence of an answer and the citation numbers it carries."""
+    """One sentence of an answer and the citation numbers it carries.
+
+    `support` holds, for each of its citations, the exact quote of the cited article: in
+    generative mode the one the check found the sentence's names, figures, dates and words in
+    (`passed` says that it passed); in extractive mode the sentence as each article has it.
+    """
 
     text: str
     citations: tuple[int, ...]
+    support: tuple[str, ...] = ()
+    passed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedSentence:
+    """A sentence the model wrote that its cited passages do not support, and why."""
+
+    text: str
+    cited: tuple[int, ...]  # the passage numbers it cited, as the model numbered them
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +152,21 @@ class Answer:
     sentences: tuple[AnswerSentence, ...] = ()
     related: tuple[Passage, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
+    mode: str = "extractive"  # "generative" when a language model wrote it (and it was checked)
+    dropped: tuple[DroppedSentence, ...] = ()  # what the model wrote that failed the check
+    note: str = ""  # why a generative answer was not given, when the extractive one stands in
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output."""
         return {
             "question": self.question,
             "text": self.text,
+            "mode": self.mode,
             "refused": self.refused,
             "citations": [c.to_dict() for c in self.citations],
             "sentences": [asdict(s) for s in self.sentences],
+            "dropped": [d.to_dict() for d in self.dropped],
+            "note": self.note,
             "retrieved": [p.to_dict() for p in self.retrieved],
             "related": [p.to_dict() for p in self.related],
             "timings": dict(self.timings),

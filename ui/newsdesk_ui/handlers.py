@@ -86,6 +86,8 @@ class Handlers:
             raise gr.Error(str(exc)) from exc
         if answer is None:  # ask_stream always ends with the Answer; anything else is a bug
             raise RuntimeError("Desk.ask_stream ended without an Answer")
+        if answer.note:  # the model failed or was not supported: say so beside the answer
+            gr.Warning(answer.note)
         turns = [*turns, Turn(question, answer, filters_label(filters))]
         yield (render.conversation(turns), render.sources(turns), turns, "",
                gr.update(visible=False))

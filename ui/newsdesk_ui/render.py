@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from newsdesk.cite import coverage_line, plain_text, source_line
+from newsdesk.cite import coverage_line, mode_line, plain_text, source_line
 from newsdesk.types import Answer, ArticleInfo, Citation, IngestReport
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -21,6 +21,7 @@ EMPTY_CHAT = ("Ask a question about the archive. Every sentence of the answer is
 EMPTY_SOURCES = "The sources of an answer are listed here. Click one, or a chip in the answer, " \
                 "to read the passage with the quoted sentence highlighted."
 REFUSAL_LABEL = "Not in the archive"
+GENERATIVE_LABEL = "Written by the language model · every sentence checked against its source"
 _SOURCES_TITLE = '<h3 class="nd-sources-title">Sources</h3>'
 
 
@@ -66,10 +67,22 @@ def _answer(index: int, answer: Answer) -> str:
     sentences = " ".join(
         _e(s.text) + "".join(_chip(index, by_number[n]) for n in s.citations)
         for s in answer.sentences)
-    return (f'<div class="nd-answer"><p class="nd-text">{sentences}</p>'
+    return (f'<div class="nd-answer" data-mode="{_e(answer.mode)}">{_mode(answer)}'
+            f'<p class="nd-text">{sentences}</p>'
             f'<p class="nd-coverage">{_e(coverage_line(answer))}</p>'
             f'<div class="nd-actions"><button type="button" class="nd-copy" '
             f'data-copy="{_e(copy_text(answer))}">Copy answer with sources</button></div></div>')
+
+
+def _mode(answer: Answer) -> str:
+    """Which mode answered: a label over a generative answer, the note over one that stands
+    in for it."""
+    if answer.mode == "generative":
+        return (f'<p class="nd-mode nd-generative" title="{_e(mode_line(answer))}">'
+                f'{GENERATIVE_LABEL}</p>')
+    if answer.note:
+        return f'<p class="nd-mode nd-note">{_e(mode_line(answer))}</p>'
+    return ""
 
 
 def _chip(index: int, citation: Citation) -> str:
@@ -93,6 +106,7 @@ def _refusal(answer: Answer) -> str:
                    f'{len(answer.related)} closest passages (they do not answer the question)'
                    f'</summary><ol>{items}</ol></details>')
     return (f'<div class="nd-answer nd-refused"><p class="nd-refusal-label">{REFUSAL_LABEL}</p>'
+            f'{_mode(answer)}'
             f'<p class="nd-text">{_e(answer.text)}</p>{related}</div>')
 
 
