@@ -180,3 +180,34 @@ def test_the_archive_serves_llamaindex_programs_too(sample_desk: Desk) -> None:
     assert nodes[0].node.metadata["source"] == sample_desk.search("Ring partnerships with police",
                                                                   k=3)[0].source
     assert "Ring" in nodes[0].node.get_content()
+
+
+def test_a_question_about_the_article_itself_is_answered_from_its_metadata(
+        sample_desk: Desk) -> None:
+    answer = sample_desk.ask("Which outlet published the story saying Amazon is halting police "
+                             "use of facial recognition for one year?")
+    assert not answer.refused
+    citation = answer.citations[0]
+    assert citation.field == "outlet" and citation.quote == "The Daily Dot"
+    assert "The Daily Dot" in answer.text and answer.sentences[0].citations == (1,)
+    stored = sample_desk.archive.catalog.article(citation.source)
+    assert stored is not None and stored.article.outlet == citation.quote
+
+
+def test_a_follow_up_about_when_it_was_published_uses_the_article_s_date(
+        sample_desk: Desk) -> None:
+    history = [{"role": "user", "content": "When did Amazon extend its moratorium indefinitely?"},
+               {"role": "assistant", "content": "Amazon extended its moratorium on police use "
+                                                "of Rekognition indefinitely. [1]"}]
+    answer = sample_desk.ask("When was that article published?", history=history)
+    assert not answer.refused and answer.citations[0].field == "date"
+    assert "18 May 2021" in answer.text
+
+
+def test_a_question_about_the_latest_report_orders_by_date_and_says_the_date(
+        sample_desk: Desk) -> None:
+    answer = sample_desk.ask("What is the latest news on Amazon's moratorium on police use "
+                             "of Rekognition?")
+    assert not answer.refused
+    assert answer.text.startswith("(18 May 2021) ")  # the only dated article is the newest
+    assert answer.citations[0].date == "2021-05-18"
