@@ -156,6 +156,8 @@ def _print_answer(answer: Answer) -> None:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from newsdesk.limits import recent_history
+
     history: list[dict[str, str]] = []
     with _open_or_build(settings) as desk:
         print("Ask the archive (an empty line or Ctrl-D ends; /clear forgets the conversation).")
@@ -172,7 +174,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
                 print("(conversation cleared)")
                 continue
             try:
-                answer = desk.ask(question, history=history, filters=_filters(args))
+                answer = desk.ask(question, history=recent_history(history, settings),
+                                  filters=_filters(args))
             except UsageError as exc:
                 print(f"newsdesk: {exc}", file=sys.stderr)
                 continue

@@ -20,6 +20,7 @@ from newsdesk.config import Settings
 from newsdesk.embed import Embedder, load_embedder, word_vectors
 from newsdesk.errors import UsageError
 from newsdesk.ingest import Ingestor
+from newsdesk.limits import check_question
 from newsdesk.question import Question, analyse
 from newsdesk.retrieve import Filters, Hit, Retriever
 from newsdesk.types import Answer, ArticleInfo, IngestReport, Passage
@@ -99,6 +100,7 @@ class Desk:
         """Ranked passages for a query (hybrid retrieval, duplicates collapsed), no answer."""
         if not query or not query.strip():
             raise UsageError("the query is empty")
+        check_question(query, None, self.settings)
         vector = self.embedder.embed([query])[0]
         return [h.passage() for h in self._retriever().search(
             query, vector, k, Filters.coerce(filters))]
@@ -133,6 +135,7 @@ class Desk:
             raise UsageError("the question is empty")
         started = time.perf_counter()
         _check_history(history)
+        check_question(question, history, self.settings)
         wanted = Filters.coerce(filters)
         if self.archive.catalog.counts()[0] == 0:
             return None

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from newsdesk.errors import NewsdeskError
+from newsdesk.errors import LimitError, NewsdeskError
+from newsdesk.limits import RateLimiter, recent_history
 from newsdesk.types import Answer, ArticleInfo
 from newsdesk_ui import render
 from newsdesk_ui.render import Turn
@@ -34,6 +35,12 @@ def history_of(turns: Sequence[Turn]) -> list[dict[str, str]]:
         history += [{"role": "user", "content": turn.question},
                     {"role": "assistant", "content": turn.answer.text}]
     return history
+
+
+def client_of(request: gr.Request | None) -> str:
+    """Who is asking, for the rate limit: the client's address."""
+    client = getattr(request, "client", None) if request is not None else None
+    return str(getattr(client, "host", "") or "unknown")
 
 
 def filters_of(outlets: Sequence[str] | None, since: str | None, until: str | None) -> dict[str, Any]:
@@ -60,11 +67,13 @@ class Handlers:
     def __init__(self, desk: Desk, row_limit: int = ROW_LIMIT) -> None:
         self.desk = desk
         self.row_limit = row_limit
+        self.rate = RateLimiter(desk.settings.chat_rate)
 
     # -- chat ----------------------------------------------------------------------------
     def ask(self, question: str, turns: list[Turn], outlets: list[str] | None, since: str,
-            until: str) -> Iterator[tuple[Any, ...]]:
+            until: str, request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Stream the answer into the chat; the last update adds the turn and its sources.
+        A question over the limits gets a notice in the chat instead of an answer.
 
         Yields (chat html, sources html, turns, question box, examples row).
         """
@@ -72,16 +81,22 @@ class Handlers:
         if not question:
             raise gr.Error("Type a question first.")
         filters = filters_of(outlets, since, until)
+        history = recent_history(history_of(turns), self.desk.settings)
         text = ""
         answer: Answer | None = None
         try:
-            for item in self.desk.ask_stream(question, history=history_of(turns), filters=filters):
+            self.rate.take(client_of(request))
+            for item in self.desk.ask_stream(question, history=history, filters=filters):
                 if isinstance(item, Answer):
                     answer = item
                     continue
                 text += item
                 yield (render.conversation(turns, (question, text)), gr.skip(), turns, "",
                        gr.update(visible=False))
+        except LimitError as exc:
+            yield (render.conversation(turns, notice=f"Not asked: {exc}."), gr.skip(), turns,
+                   gr.skip(), gr.skip())
+            return
         except NewsdeskError as exc:
             raise gr.Error(str(exc)) from exc
         if answer is None:  # ask_stream always ends with the Answer; anything else is a bug
@@ -96,7 +111,8 @@ class Handlers:
 
     # -- the API ---------------------------------------------------------------------------
     def api_ask(self, question: str, history: list[dict[str, str]] | None = None,
-                filters: dict[str, Any] | None = None) -> dict[str, Any]:
+                filters: dict[str, Any] | None = None,
+                request: gr.Request | None = None) -> dict[str, Any]:
         """Answer a question from the archive: the Answer as a dict (text with [n] markers,
         citations with quote, passage and character span, refused, related passages).
 
@@ -104,6 +120,7 @@ class Handlers:
         filters: {"outlets": [...], "since": "YYYY-MM-DD", "until": "YYYY-MM-DD"}.
         """
         try:
+            self.rate.take(client_of(request))
             return self.desk.ask(question, history=history or [], filters=filters or None).to_dict()
         except NewsdeskError as exc:
             raise gr.Error(str(exc)) from exc
