@@ -74,7 +74,7 @@ def discover(paths: Sequence[Path]) -> Discovery:
         elif path.exists():
             found.failed.append(Failure(str(path), "not a regular file or folder"))
         else:
-            found.failed.append(Failure(str(path), "no such file or folder"))
+            found.failed.append(Failure(str(path), _unresolved(path) or "no such file or folder"))
     return found
 
 
@@ -96,10 +96,23 @@ def _walk(found: Discovery, folder: Path) -> None:
 
 
 def _add_file(found: Discovery, path: Path, root: Path, rel: str) -> None:
-    if path.suffix.lower() in SUPPORTED:
-        found.candidates.append(Candidate(path, root, rel))
-    else:
+    if path.suffix.lower() not in SUPPORTED:
         found.skipped.append(rel)
+    elif reason := _unresolved(path):
+        found.failed.append(Failure(str(path), reason))
+    else:
+        found.candidates.append(Candidate(path, root, rel))
+
+
+def _unresolved(path: Path) -> str:
+    """Why a path's real location cannot be found ('' when it can): a loop of symbolic links."""
+    try:
+        path.resolve()
+    except RuntimeError:  # what Python < 3.13 raises on a loop
+        return "cannot be read: symbolic link loop"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    return ""
 
 
 def read_bytes(candidate: Candidate, max_bytes: int) -> bytes:
