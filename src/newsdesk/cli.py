@@ -86,6 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(run=_search)
 
+    check = sub.add_parser(
+        "check", parents=[common], help="verify the index; --repair rebuilds what is missing",
+        description="Compare the catalog, the vectors and the keyword index (counts and ids); "
+                    "with --repair, rebuild what is missing or damaged from what is there.")
+    check.add_argument("--repair", action="store_true",
+                       help="embed missing vectors again, rebuild the keyword index, keep what a "
+                            "damaged catalog still holds")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(run=_check)
+
     serve = sub.add_parser("serve", parents=[common], help="the web chat",
                            description="Serve the web chat (Gradio) on the index.")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -308,6 +318,30 @@ def _print_summary(report: IngestReport, articles: int, chunks: int, index_dir: 
         print("skipped (unsupported type): " + ", ".join(report.skipped))
     print(f"{report.chunks} chunks embedded in {report.seconds:.2f} s; "
           f"{index_dir} holds {articles} articles, {chunks} chunks")
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from newsdesk.desk import Desk
+
+    report = Desk.check(settings=settings, repair=args.repair)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    for finding in report.findings:
+        done = finding.repaired if report.repaired else f"--repair {finding.repair}"
+        print(f"{finding.part}: {finding.problem}; {done}", file=sys.stderr if args.json else sys.stdout)
+    if report.lost:
+        shown = ", ".join(report.lost[:20]) + (" …" if len(report.lost) > 20 else "")
+        print(f"newsdesk: the catalog lost the text of {len(report.lost)} articles; ingest their "
+              f"files again: {shown}", file=sys.stderr)
+    if not args.json:
+        print(f"{report.index_dir}: {report.articles:,} articles, {report.passages:,} passages, "
+              f"{report.vectors:,} vectors, {report.keyword:,} in the keyword index"
+              + (" — whole" if report.ok else ""))
+    if not report.ok:
+        print(f"newsdesk: the index needs repair: run `newsdesk check --repair --index-dir "
+              f"{report.index_dir}`", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:

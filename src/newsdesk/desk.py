@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from newsdesk.limits import check_question
 from newsdesk.question import Question, analyse
 from newsdesk.retrieve import Filters, Hit, Retriever
 from newsdesk.types import Answer, ArticleInfo, IngestReport, Passage
+
+if TYPE_CHECKING:
+    from newsdesk.integrity import CheckReport
 
 History = Sequence[Mapping[str, str]]
 FilterSpec = Filters | Mapping[str, Any] | None
@@ -64,6 +67,18 @@ class Desk:
         archive = Archive.open(settings.index_dir, settings.embedder, settings.chunk_tokens,
                                create=create, rebuild=rebuild)
         return cls(settings, archive)
+
+    @staticmethod
+    def check(index_dir: str | Path | None = None, *, settings: Settings | None = None,
+              repair: bool = False) -> CheckReport:
+        """Compare the index's catalog, vectors and keyword index (`newsdesk check`); `repair`
+        rebuilds what is missing or damaged from what is there. Works on an index too damaged
+        to open."""
+        from newsdesk.integrity import check_index
+
+        settings = settings or Settings.from_env()
+        return check_index(Path(index_dir) if index_dir is not None else settings.index_dir,
+                           repair=repair)
 
     def close(self) -> None:
         """Release the index (required before another process may write to it)."""
