@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(index_dir=args.index_dir,
                                      embedder=getattr(args, "embedder", None))
         status: int = args.run(args, settings)
+        sys.stdout.flush()  # here, so that a closed pipe is met inside this try
         return status
     except NewsdeskError as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
@@ -39,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("newsdesk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # whoever read the output stopped reading (`newsdesk ask … | head -1`): so do we,
+        # quietly, with the status of a process ended by SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ This module imports nothing heavy, so helpers start quickly.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -102,10 +103,12 @@ class Helpers:
     """
 
     def __init__(self, count: int) -> None:
+        # In a process group of their own, helpers do not get the terminal's Ctrl-C (and print
+        # no KeyboardInterrupt of their own): this process stops them when it is interrupted.
         self._processes = [
             subprocess.Popen(
                 [sys.executable, "-c", "from newsdesk.prepare import serve; serve()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0)
             for _ in range(count)]
 
     def __enter__(self) -> Helpers:
@@ -168,8 +171,14 @@ class Helpers:
 
 
 def serve() -> None:
-    """The helper's loop: (work, max_tokens) in, FileResult out, until None."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    """The helper's loop: (work, max_tokens) in, FileResult out, until None (or until the
+    ingest that started it is gone)."""
+    # EOFError, BrokenPipeError: the ingest stopped (interrupted or killed); nothing is left to do
+    with contextlib.suppress(EOFError, BrokenPipeError):
+        _serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     while (message := pickle.load(stdin)) is not None:
         work, max_tokens = message
         try:

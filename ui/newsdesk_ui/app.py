@@ -7,6 +7,7 @@ render.py and the event functions in handlers.py.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,19 +169,35 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve to anything
 
 
+def why_unbindable(host: str, port: int) -> str:
+    """Why a server cannot listen on host:port, as the system says it ("Address already in
+    use")."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(address)
+    except OSError as exc:
+        return str(exc.strerror or exc).lower()
+    return "the web server could not bind it"
+
+
 def serve(desk: Desk, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
           announce: Callable[[str], None] | None = None) -> None:
     """Run the web chat on the Desk until interrupted; `announce` is told the URL once it
     listens."""
     credentials = login(host, auth)
     app = build_app(desk)
-    # no share link and no allowed_paths: only Gradio's own uploads and assets are served
-    app.launch(server_name=host, server_port=port, auth=credentials, share=False,
-               max_file_size=desk.settings.max_file_bytes, ssr_mode=False, inbrowser=False,
-               css=(HERE / "chat.css").read_text(encoding="utf-8"),
-               theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                                    font_mono=["ui-monospace", "monospace"]),
-               footer_links=["api"], quiet=True, prevent_thread_lock=True)
+    try:
+        # no share link and no allowed_paths: only Gradio's own uploads and assets are served
+        app.launch(server_name=host, server_port=port, auth=credentials, share=False,
+                   max_file_size=desk.settings.max_file_bytes, ssr_mode=False, inbrowser=False,
+                   css=(HERE / "chat.css").read_text(encoding="utf-8"),
+                   theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                                        font_mono=["ui-monospace", "monospace"]),
+                   footer_links=["api"], quiet=True, prevent_thread_lock=True)
+    except OSError as exc:  # Gradio's "Cannot find empty port", whatever stopped it binding
+        raise UsageError(f"cannot serve on {host}:{port}: {why_unbindable(host, port)}; choose "
+                         "another --port (or --host)") from exc
     if announce is not None:
         announce(f"http://{host}:{app.server_port}/")
     app.block_thread()
