@@ -10,10 +10,11 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from newsdesk.config import EMBEDDERS, Settings
 from newsdesk.errors import NewsdeskError, UsageError
+from newsdesk.printable import printable
 from newsdesk.types import Answer, IngestReport
 
 if TYPE_CHECKING:
@@ -36,16 +37,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # here, so that a closed pipe is met inside this try
         return status
     except NewsdeskError as exc:
-        print(f"newsdesk: {exc}", file=sys.stderr)
+        _print(f"newsdesk: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("newsdesk: interrupted", file=sys.stderr)
+        _print("newsdesk: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # whoever read the output stopped reading (`newsdesk ask … | head -1`): so do we,
         # quietly, with the status of a process ended by SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _print(*parts: object, file: TextIO | None = None, flush: bool = False) -> None:
+    """print, without the control characters and terminal escape sequences that text from
+    articles, files and their names may hold."""
+    print(*(printable(str(part)) for part in parts), file=file, flush=flush)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -145,13 +152,13 @@ def _open_or_build(settings: Settings) -> Desk:
     from newsdesk.store import Manifest
 
     if Manifest.read(settings.index_dir) is None and settings.corpus_dir.is_dir():
-        print(f"newsdesk: no index at {settings.index_dir} yet; building it from "
+        _print(f"newsdesk: no index at {settings.index_dir} yet; building it from "
               f"{settings.corpus_dir}/ first", file=sys.stderr)
         with Desk.open(settings=settings, create=True) as desk:
             report = desk.ingest([settings.corpus_dir], progress=sys.stderr.isatty())
         for failure in report.failed:
-            print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
-        print(f"newsdesk: indexed {len(report.added)} articles in {report.seconds:.1f} s",
+            _print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+        _print(f"newsdesk: indexed {len(report.added)} articles in {report.seconds:.1f} s",
               file=sys.stderr)
     return Desk.open(settings=settings)
 
@@ -160,7 +167,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     with _open_or_build(settings) as desk:
         answer = desk.ask(args.question, filters=_filters(args))
     if args.json:
-        print(answer.to_json(indent=2))
+        _print(answer.to_json(indent=2))
     else:
         _print_answer(answer)
     return 0
@@ -169,7 +176,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 def _print_answer(answer: Answer) -> None:
     from newsdesk.cite import plain_text
 
-    print(plain_text(answer, width=92))
+    _print(plain_text(answer, width=92))
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,26 +184,26 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
     history: list[dict[str, str]] = []
     with _open_or_build(settings) as desk:
-        print("Ask the archive (an empty line or Ctrl-D ends; /clear forgets the conversation).")
+        _print("Ask the archive (an empty line or Ctrl-D ends; /clear forgets the conversation).")
         while True:
             try:
                 question = input("\nyou> ").strip()
             except EOFError:
-                print()
+                _print()
                 return 0
             if not question or question in ("exit", "quit"):
                 return 0
             if question == "/clear":
                 history.clear()
-                print("(conversation cleared)")
+                _print("(conversation cleared)")
                 continue
             try:
                 answer = desk.ask(question, history=recent_history(history, settings),
                                   filters=_filters(args))
             except UsageError as exc:
-                print(f"newsdesk: {exc}", file=sys.stderr)
+                _print(f"newsdesk: {exc}", file=sys.stderr)
                 continue
-            print()
+            _print()
             _print_answer(answer)
             history += [{"role": "user", "content": question},
                         {"role": "assistant", "content": answer.text}]
@@ -208,14 +215,14 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     with _open_or_build(settings) as desk:
         passages = desk.search(args.query, k=args.k, filters=_filters(args))
     if args.json:
-        print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
+        _print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
         return 0
     for rank, p in enumerate(passages, start=1):
         also = f" (also in {', '.join(p.sources[1:])})" if p.also_in else ""
-        print(f"{rank:>2}. {p.score:.4f}  {source_line(p)}{also}")
-        print(textwrap.indent(textwrap.fill(clip(p.text, 320), 88), "      "))
+        _print(f"{rank:>2}. {p.score:.4f}  {source_line(p)}{also}")
+        _print(textwrap.indent(textwrap.fill(clip(p.text, 320), 88), "      "))
     if not passages:
-        print("no passages found")
+        _print("no passages found")
     return 0
 
 
@@ -242,16 +249,16 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
                                   workdir=Path(work), keep_going=args.keep_going,
                                   progress=progress)
     for error in errors:
-        print(f"skipped: {error}", file=sys.stderr)
+        _print(f"skipped: {error}", file=sys.stderr)
     paths = report.write(reports, out, str(args.questions))
     if args.json:
-        print(json.dumps(report.summary_json(reports), indent=2))
+        _print(json.dumps(report.summary_json(reports), indent=2))
     else:
         _print_eval(reports, paths)
     failures = [f"{r.label}: {f}" if len(reports) > 1 else f
                 for r in reports for f in check_floors(r.summary, floors)]
     for failure in failures:
-        print(f"newsdesk: {failure}", file=sys.stderr)
+        _print(f"newsdesk: {failure}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -277,12 +284,12 @@ def _print_eval(reports: list[EvalReport], paths: list[Path]) -> None:
                         for m in shown)] for r in reports]
     _table(["configuration", *shown], rows)
     first = reports[0].summary
-    print(f"\n{first['questions']:.0f} questions ({first['answerable']:.0f} answerable, "
+    _print(f"\n{first['questions']:.0f} questions ({first['answerable']:.0f} answerable, "
           f"{first['unanswerable']:.0f} unanswerable)")
     if len(reports) > 1:
         best = winners(reports)
-        print("best: " + "; ".join(f"{m}: {best[m]}" for m in TABLE_METRICS if m in shown))
-    print(f"report: {paths[0].parent}/ ({', '.join(p.name for p in paths)})")
+        _print("best: " + "; ".join(f"{m}: {best[m]}" for m in TABLE_METRICS if m in shown))
+    _print(f"report: {paths[0].parent}/ ({', '.join(p.name for p in paths)})")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -294,7 +301,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     with _open_or_build(settings) as desk:
         articles = len(desk.articles())
         serve(desk, host=args.host, port=args.port, auth=auth,
-              announce=lambda url: print(f"newsdesk: the web chat on {articles} articles is at "
+              announce=lambda url: _print(f"newsdesk: the web chat on {articles} articles is at "
                                          f"{url} (Ctrl-C stops it)", flush=True))
     return 0
 
@@ -306,11 +313,11 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         report = desk.ingest(args.paths, prune=args.prune, progress=sys.stderr.isatty())
         articles, chunks = desk.archive.catalog.counts()
     for notice in report.notices:
-        print(f"note: {notice}", file=sys.stderr)
+        _print(f"note: {notice}", file=sys.stderr)
     for failure in report.failed:
-        print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+        _print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_dict()))
+        _print(json.dumps(report.to_dict()))
     else:
         _print_summary(report, articles, chunks, settings.index_dir)
     succeeded = report.added or report.updated or report.unchanged or report.removed
@@ -320,10 +327,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _print_summary(report: IngestReport, articles: int, chunks: int, index_dir: Path) -> None:
     counts = " · ".join(f"{name} {len(getattr(report, name))}" for name in
                         ("added", "updated", "unchanged", "removed", "skipped", "failed"))
-    print(counts)
+    _print(counts)
     if report.skipped:
-        print("skipped (unsupported type): " + ", ".join(report.skipped))
-    print(f"{report.chunks} chunks embedded in {report.seconds:.2f} s; "
+        _print("skipped (unsupported type): " + ", ".join(report.skipped))
+    _print(f"{report.chunks} chunks embedded in {report.seconds:.2f} s; "
           f"{index_dir} holds {articles} articles, {chunks} chunks")
 
 
@@ -332,20 +339,20 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 
     report = Desk.check(settings=settings, repair=args.repair)
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        _print(json.dumps(report.to_dict(), ensure_ascii=False))
     for finding in report.findings:
         done = finding.repaired if report.repaired else f"--repair {finding.repair}"
-        print(f"{finding.part}: {finding.problem}; {done}", file=sys.stderr if args.json else sys.stdout)
+        _print(f"{finding.part}: {finding.problem}; {done}", file=sys.stderr if args.json else sys.stdout)
     if report.lost:
         shown = ", ".join(report.lost[:20]) + (" …" if len(report.lost) > 20 else "")
-        print(f"newsdesk: the catalog lost the text of {len(report.lost)} articles; ingest their "
+        _print(f"newsdesk: the catalog lost the text of {len(report.lost)} articles; ingest their "
               f"files again: {shown}", file=sys.stderr)
     if not args.json:
-        print(f"{report.index_dir}: {report.articles:,} articles, {report.passages:,} passages, "
+        _print(f"{report.index_dir}: {report.articles:,} articles, {report.passages:,} passages, "
               f"{report.vectors:,} vectors, {report.keyword:,} in the keyword index"
               + (" — whole" if report.ok else ""))
     if not report.ok:
-        print(f"newsdesk: the index needs repair: run `newsdesk check --repair --index-dir "
+        _print(f"newsdesk: the index needs repair: run `newsdesk check --repair --index-dir "
               f"{report.index_dir}`", file=sys.stderr)
         return 1
     return 0
@@ -357,15 +364,15 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     with Desk.open(settings=settings) as desk:
         articles = desk.articles()
     if args.json:
-        print(json.dumps([a.to_dict() for a in articles], ensure_ascii=False))
+        _print(json.dumps([a.to_dict() for a in articles], ensure_ascii=False))
         return 0
     _table(["id", "date", "outlet", "chunks", "title"],
            [[a.id, a.date or "—", a.outlet or "—", str(a.chunks), a.title or "—"] for a in articles])
-    print(f"{len(articles)} articles")
+    _print(f"{len(articles)} articles")
     return 0
 
 
-def _table(header: list[str], rows: list[list[str]], write: Callable[[str], None] = print) -> None:
+def _table(header: list[str], rows: list[list[str]], write: Callable[[str], None] = _print) -> None:
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
     for row in [header, *rows]:
         write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

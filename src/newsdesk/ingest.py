@@ -21,7 +21,7 @@ from newsdesk.types import Failure, IngestReport
 log = logging.getLogger(__name__)
 
 # Bump when reading, cleaning or chunking code changes what an unchanged file produces.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"  # 3: control characters and terminal escapes are removed
 _BATCH_CHUNKS = 4096
 _PARALLEL_FROM = 200  # files to prepare before a helper process pays for its start-up
 _WINDOW = 512  # files handed to the helpers and not yet written

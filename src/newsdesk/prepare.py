@@ -24,6 +24,7 @@ from newsdesk import keyword
 from newsdesk.chunk import Chunker
 from newsdesk.clean import clean, load_rules
 from newsdesk.errors import ArticleError, NewsdeskError
+from newsdesk.printable import printable
 from newsdesk.sources import Candidate, parse
 from newsdesk.types import Article, Chunk, Failure
 
@@ -68,7 +69,8 @@ def prepare(work: Work, max_tokens: int) -> FileResult:
     result.failures += parsed.failures
     result.notices += parsed.notices
     for record in parsed.records:
-        cleaned = clean(record.text, rules, record.known)
+        known = {key: printable(value) for key, value in record.known.items()}
+        cleaned = clean(printable(record.text), rules, known)
         where = str(work.candidate.path) + (record.id[len(work.candidate.rel):] or "")
         if not cleaned.text.strip():
             result.failures.append(Failure(where, "no article text left after removing boilerplate"))
