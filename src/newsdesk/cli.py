@@ -117,6 +117,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth", metavar="USER:PASS", default=None,
                        help="require this login (needed for a non-loopback --host; "
                             "or set NEWSDESK_AUTH)")
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests for this host name (repeat for more; or set "
+                            "NEWSDESK_ALLOWED_HOSTS=a,b); others are refused, against DNS "
+                            "rebinding")
     serve.set_defaults(run=_serve)
 
     ev = sub.add_parser("eval", parents=[common], help="score the answers against a question set",
@@ -300,7 +304,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     auth = args.auth or settings.auth
     with _open_or_build(settings) as desk:
         articles = len(desk.articles())
-        serve(desk, host=args.host, port=args.port, auth=auth,
+        serve(desk, host=args.host, port=args.port, auth=auth, allowed_hosts=args.allowed_host,
               announce=lambda url: _print(f"newsdesk: the web chat on {articles} articles is at "
                                          f"{url} (Ctrl-C stops it)", flush=True))
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,10 +182,16 @@ def why_unbindable(host: str, port: int) -> str:
 
 
 def serve(desk: Desk, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
-          announce: Callable[[str], None] | None = None) -> None:
+          announce: Callable[[str], None] | None = None, allowed_hosts: Sequence[str] = ()) -> None:
     """Run the web chat on the Desk until interrupted; `announce` is told the URL once it
-    listens."""
+    listens. Requests are answered only when their Host header is an IP address, localhost,
+    this machine's name, `host`, or one of `allowed_hosts` (and the settings' ones)."""
+    from starlette.middleware import Middleware
+
+    from newsdesk_ui.hosts import KnownHosts, host_names
+
     credentials = login(host, auth)
+    names = host_names(host, [*desk.settings.allowed_hosts, *allowed_hosts])
     app = build_app(desk)
     try:
         # no share link and no allowed_paths: only Gradio's own uploads and assets are served
@@ -194,7 +200,8 @@ def serve(desk: Desk, host: str = "127.0.0.1", port: int = 7860, auth: str | Non
                    css=(HERE / "chat.css").read_text(encoding="utf-8"),
                    theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                                         font_mono=["ui-monospace", "monospace"]),
-                   footer_links=["api"], quiet=True, prevent_thread_lock=True)
+                   footer_links=["api"], quiet=True, prevent_thread_lock=True,
+                   app_kwargs={"middleware": [Middleware(KnownHosts, names=names)]})
     except OSError as exc:  # Gradio's "Cannot find empty port", whatever stopped it binding
         raise UsageError(f"cannot serve on {host}:{port}: {why_unbindable(host, port)}; choose "
                          "another --port (or --host)") from exc
