@@ -224,11 +224,12 @@ class Catalog:
         return out
 
     def list_articles(self) -> list[ArticleInfo]:
-        """Every indexed article, newest first, then by id."""
+        """Every indexed article, newest first: the undated ones first, the last added on top
+        (where whoever just added one looks for it), then the dated ones by date."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, title, outlet, author, date, url, chunks FROM articles "
-                "ORDER BY date DESC, id").fetchall()
+                "ORDER BY date != '', date DESC, rid DESC").fetchall()
         return [ArticleInfo(*row) for row in rows]
 
     def counts(self) -> tuple[int, int]:
