@@ -22,7 +22,7 @@ from newsdesk.errors import UsageError
 from newsdesk.ingest import Ingestor
 from newsdesk.limits import check_question
 from newsdesk.question import Question, analyse
-from newsdesk.retrieve import Filters, Hit, Retriever
+from newsdesk.retrieve import Filters, Hit, Retriever, matching
 from newsdesk.types import Answer, ArticleInfo, IngestReport, Passage
 
 if TYPE_CHECKING:
@@ -112,13 +112,15 @@ class Desk:
 
     # -- asking -------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, filters: FilterSpec = None) -> list[Passage]:
-        """Ranked passages for a query (hybrid retrieval, duplicates collapsed), no answer."""
+        """Ranked passages that hold a word of the query (hybrid retrieval, duplicates
+        collapsed), at most k; no answer."""
         if not query or not query.strip():
             raise UsageError("the query is empty")
         check_question(query, None, self.settings)
         vector = self.embedder.embed([query])[0]
-        return [h.passage() for h in self._retriever().search(
-            query, vector, k, Filters.coerce(filters))]
+        hits = self._retriever().search(query, vector, max(k, self.settings.candidates),
+                                        Filters.coerce(filters))
+        return [h.passage() for h in matching(hits, query)[:k]]  # only passages that match at all
 
     def as_retriever(self, k: int = 10, filters: FilterSpec = None) -> Any:
         """This archive's retrieval as a LlamaIndex `BaseRetriever` (nodes carry the passage's

@@ -25,6 +25,9 @@ _HNSW = {"space": "cosine", "ef_construction": 64, "ef_search": 100, "max_neighb
          "batch_size": 5000, "sync_threshold": 5000}
 
 
+_SOURCES = {"embedder": " (from NEWSDESK_EMBEDDER or --embedder; unset it to use the index's)"}
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """How an index was built; an index is only ever opened with the same settings."""
@@ -62,6 +65,7 @@ class Manifest:
         """Raise IndexMismatchError naming each difference and how to rebuild."""
         diffs = [
             f"{name}: index has {getattr(self, name)!r}, settings ask for {getattr(wanted, name)!r}"
+            + _SOURCES.get(name, "")
             for name in ("format", "embedder", "model", "dim", "chunk_tokens", "tokenizer",
                          "splitter")
             if getattr(self, name) != getattr(wanted, name)
