@@ -122,3 +122,24 @@ def test_the_cli_strips_escapes_an_older_index_still_holds(tmp_path: Path, sampl
     listed = run_cli("list", "--index-dir", str(index))
     assert listed.returncode == 0 and not _has_escapes(listed.stdout)
     assert "Moratorium extended" in listed.stdout
+
+
+def test_files_that_crashed_the_readers_are_one_failure_each(tmp_path: Path) -> None:
+    """Found by the fuzz pass (tests/test_fuzz_readers.py): nested JSON raised RecursionError
+    and '<svg>html' an AssertionError inside trafilatura, either stopping an ingest."""
+    folder = tmp_path / "found"
+    folder.mkdir()
+    (folder / "deep.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    (folder / "deep.jsonl").write_bytes(b'{"text": "A fine line about the ferry."}\n'
+                                        + b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    (folder / "odd.html").write_bytes(b"<svg>html")
+    (folder / "fine.txt").write_text("The ferry left on time on Monday, the captain said.\n",
+                                     encoding="utf-8")
+    done = run_cli("ingest", str(folder), "--index-dir", str(tmp_path / "index"), "--json")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    summary = json.loads(done.stdout)
+    assert sorted(summary["added"]) == ["deep.jsonl#1", "fine.txt"]
+    reasons = {Path(f["path"]).name: f["reason"] for f in summary["failed"]}
+    assert reasons["deep.json"].startswith("JSON nested too deeply to read")
+    assert reasons["deep.jsonl:2"].startswith("line 2: JSON nested too deeply to read")
+    assert "odd.html" in reasons and not reasons["odd.html"].startswith("internal error")

@@ -58,7 +58,18 @@ def _chunker(max_tokens: int) -> Chunker:
 
 
 def prepare(work: Work, max_tokens: int) -> FileResult:
-    """Parse, clean and chunk one file, and compute its chunks' keyword tokens."""
+    """Parse, clean and chunk one file, and compute its chunks' keyword tokens. An exception
+    nobody foresaw becomes the file's failure ("internal error: ..."; its traceback is logged
+    at INFO, `-v`), so that one file never stops a run."""
+    try:
+        return _prepare(work, max_tokens)
+    except Exception as exc:  # a bug or a parser's surprise on hostile input: this file only
+        log.info("preparing %s failed", work.candidate.path, exc_info=True)
+        return FileResult(work.candidate, work.fingerprint, failures=[
+            Failure(str(work.candidate.path), f"internal error: {exc!r}")])
+
+
+def _prepare(work: Work, max_tokens: int) -> FileResult:
     rules = load_rules()
     result = FileResult(work.candidate, work.fingerprint)
     try:
@@ -183,13 +194,7 @@ def serve() -> None:
 def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     while (message := pickle.load(stdin)) is not None:
         work, max_tokens = message
-        try:
-            result = prepare(work, max_tokens)
-        except Exception as exc:  # one bad file must not stop the run
-            log.exception("preparing %s failed", work.candidate.path)
-            result = FileResult(work.candidate, work.fingerprint,
-                                 failures=[Failure(str(work.candidate.path), f"internal error: {exc!r}")])
-        pickle.dump(result, stdout, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(prepare(work, max_tokens), stdout, protocol=pickle.HIGHEST_PROTOCOL)
         stdout.flush()
     pickle.dump(None, stdout)
     stdout.flush()

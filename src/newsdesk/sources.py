@@ -19,6 +19,7 @@ JSON_FIELDS = ("title", "date", "url", "publisher", "author")
 FALLBACK_ENCODING = "cp1252"
 _SNIFF = 65536
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
+_TOO_DEEP = "JSON nested too deeply to read (arrays or objects inside each other thousands deep)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,7 @@ def parse(candidate: Candidate, data: bytes) -> Parsed:
         raise ArticleError(str(candidate.path), "empty file")
     suffix = candidate.path.suffix.lower()
     if suffix in (".html", ".htm"):
-        parsed.records.append(_html_record(candidate, text))
+        parsed.records.append(_html_record(candidate, text, parsed.notices))
     elif suffix in (".md", ".markdown"):
         parsed.records.append(_markdown_record(candidate, text))
     elif suffix == ".json":
@@ -175,11 +176,20 @@ def _decode(candidate: Candidate, data: bytes, notices: list[str]) -> str:
     return text
 
 
-def _html_record(candidate: Candidate, html: str) -> Record:
+def _html_record(candidate: Candidate, html: str, notices: list[str]) -> Record:
     import trafilatura
 
-    found = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=True)
+    try:
+        found = trafilatura.bare_extraction(
+            html, with_metadata=True, include_comments=False, include_tables=True)
+    except Exception as exc:  # htmldate trips on odd markup (an lxml assert on '<svg>html')
+        notices.append(f"{candidate.path}: its metadata could not be read ({exc!r}); text only")
+        try:
+            found = trafilatura.bare_extraction(
+                html, with_metadata=False, include_comments=False, include_tables=True)
+        except Exception as again:  # the same, for the text
+            raise ArticleError(str(candidate.path),
+                               f"the HTML cannot be read ({again!r})") from again
     doc: dict[str, Any] = found.as_dict() if found is not None and not isinstance(found, dict) else {}
     text = doc.get("text") or ""
     if not text.strip():
@@ -235,6 +245,8 @@ def _json_records(candidate: Candidate, text: str, parsed: Parsed) -> None:
         raise ArticleError(
             str(candidate.path), f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError as exc:
+        raise ArticleError(str(candidate.path), _TOO_DEEP) from exc
     if isinstance(data, dict):
         _add_object(parsed, candidate, data, candidate.rel, str(candidate.path))
     elif isinstance(data, list):
@@ -253,6 +265,9 @@ def _jsonl_records(candidate: Candidate, text: str, parsed: Parsed) -> None:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             parsed.failures.append(Failure(where, f"line {lineno}: invalid JSON: {exc.msg}"))
+            continue
+        except RecursionError:
+            parsed.failures.append(Failure(where, f"line {lineno}: {_TOO_DEEP}"))
             continue
         _add_object(parsed, candidate, item, f"{candidate.rel}#{lineno}", where)
 
