@@ -18,7 +18,7 @@ test: $(VENV)/.test-deps
 # (FUZZ_SCALE multiplies their examples; about half an hour here).
 fuzz: $(VENV)/.test-deps
 	FUZZ_SCALE=20 $(BIN)/pytest tests/test_index_model.py tests/test_fuzz_readers.py \
-		--hypothesis-show-statistics
+		--timeout 7200 --hypothesis-show-statistics
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check src tests benchmarks ui
