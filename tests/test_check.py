@@ -18,6 +18,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import synth
 
 QUESTION = "Which organizations could still use Rekognition?"
+ARTICLES = 60
 
 
 def _one_line_error(done: object) -> str:
@@ -61,7 +62,7 @@ def test_a_deleted_vector_store_is_found_and_embedded_again(sample_copy: Path, c
 
 def test_a_truncated_catalog_is_found_and_what_it_still_holds_is_kept(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
-    synth.build(archive, 120, chunks=3)
+    synth.build(archive, ARTICLES, chunks=3)
     index = tmp_path / "index"
     assert run_cli("ingest", str(archive), "--index-dir", str(index)).returncode == 0
     catalog = index / "catalog.sqlite"
@@ -82,18 +83,18 @@ def test_a_truncated_catalog_is_found_and_what_it_still_holds_is_kept(tmp_path: 
     assert (index / "catalog.sqlite.damaged").exists()
     after = Desk.check(index)
     assert after.ok and after.findings == []
-    assert 0 < after.articles < 120 and after.passages == after.vectors == after.keyword
+    assert 0 < after.articles < ARTICLES and after.passages == after.vectors == after.keyword
     lost = repaired.stderr.splitlines()[-1]
-    assert lost.startswith(f"newsdesk: the catalog lost the text of {120 - after.articles} articles; "
+    assert lost.startswith(f"newsdesk: the catalog lost the text of {ARTICLES - after.articles} articles; "
                            "ingest their files again: ")
     again = run_cli("ingest", str(archive), "--index-dir", str(index), "--json")
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)  # the kept articles are unchanged, the lost ones added back
-    assert (len(summary["unchanged"]), len(summary["added"])) == (after.articles, 120 - after.articles)
+    assert (len(summary["unchanged"]), len(summary["added"])) == (after.articles, ARTICLES - after.articles)
     named = lost.split(": ")[-1].removesuffix(" …").split(", ")  # the first 20, by id
     assert named == sorted(summary["added"])[:20]
     whole = Desk.check(index)
-    assert whole.ok and whole.articles == 120 and whole.passages == whole.vectors == whole.keyword
+    assert whole.ok and whole.articles == ARTICLES and whole.passages == whole.vectors == whole.keyword
 
 
 def test_an_emptied_catalog_and_a_damaged_vector_store_say_how_to_repair(

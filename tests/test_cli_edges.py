@@ -77,7 +77,7 @@ def _articles_in(index: Path) -> int:
 @pytest.mark.slow
 def test_ctrl_c_during_a_big_ingest_prints_one_line(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
-    synth.build(archive, 600, chunks=3)  # enough files for the helper processes to start
+    synth.build(archive, 300, chunks=3)  # enough files (200) for the helper processes to start
     index = tmp_path / "index"
     process = subprocess.Popen([str(EXE), "ingest", str(archive), "--index-dir", str(index)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
