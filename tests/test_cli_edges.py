@@ -41,8 +41,8 @@ def test_a_closed_pipe_ends_the_output_quietly(sample_index: Path) -> None:
                     f"{EXE} search Rekognition --index-dir {index} --json | true"):
         done = _pipeline(command)
         assert done.stderr == "", (command, done.stderr)
-        assert done.returncode in (0, 141), (command, done.returncode)
-    assert _pipeline(f"{EXE} list --index-dir {index} | true").returncode == 141  # as SIGPIPE
+        # 141, as if ended by SIGPIPE, when the reader was gone before the output (`| true`)
+        assert done.returncode == 141 if command.endswith("| true") else done.returncode in (0, 141)
 
 
 def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path, sample_index: Path) -> None:

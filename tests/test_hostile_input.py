@@ -102,9 +102,7 @@ def test_terminal_escapes_in_an_article_never_reach_the_terminal(tmp_path: Path)
     assert "voted to close the old ferry pier on Tuesday" in stored.article.text  # words kept
     assert titled.article.title == "Glimmerfen blinks"
     for command in (("ask", "When will the Glimmerfen pier reopen?"),
-                    ("ask", "When will the Glimmerfen pier reopen?", "--json"),
-                    ("search", "Glimmerfen ferry"), ("search", "Glimmerfen", "--json"),
-                    ("list",), ("list", "--json")):
+                    ("search", "Glimmerfen ferry"), ("search", "Glimmerfen", "--json"), ("list",)):
         done = run_cli(*command, "--index-dir", index)
         assert done.returncode == 0, (command, done.stderr)
         assert not _has_escapes(done.stdout + done.stderr), command
