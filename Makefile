@@ -3,7 +3,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  ?= python3
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean fuzz
 
 run: $(VENV)/.run-deps
 	$(BIN)/newsdesk ingest corpus
@@ -13,6 +13,12 @@ run: $(VENV)/.run-deps
 
 test: $(VENV)/.test-deps
 	$(BIN)/pytest
+
+# The index's state machine and the readers' fuzz pass, twenty times as long as in `make test`
+# (FUZZ_SCALE multiplies their examples; about half an hour here).
+fuzz: $(VENV)/.test-deps
+	FUZZ_SCALE=20 $(BIN)/pytest tests/test_index_model.py tests/test_fuzz_readers.py \
+		--timeout 7200 --hypothesis-show-statistics
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check src tests benchmarks ui

@@ -35,6 +35,7 @@ from ui_fixtures import (
     server_env,
     stop,
     wait_for_http,
+    write_article,
     zorblat_article,
 )
 
@@ -119,7 +120,8 @@ def upload(page: Page, path: Path) -> None:
 @pytest.mark.browser
 def test_an_answer_streams_in_and_its_chip_opens_the_highlighted_passage(page: Page) -> None:
     watch_streaming(page)
-    page.get_by_role("button", name=REKOGNITION).click()  # an example question on the empty chat
+    page.locator("#nd-question textarea").fill(REKOGNITION)
+    page.locator("#nd-question textarea").press("Enter")
     chip = page.locator('#nd-chat button.nd-chip[data-turn="0"][data-cite="1"]')
     expect(chip).to_be_visible()
     expect(page.locator("#nd-chat .nd-pending")).to_have_count(0)
@@ -241,8 +243,13 @@ def test_an_uploaded_article_can_be_asked_about_and_removed(page: Page, tmp_path
     page.locator("#nd-remove-choice input").click()
     page.get_by_role("option", name="zorblat.txt", exact=False).click()
     page.locator("#nd-remove").click()
+    expect(page.locator("#nd-confirm-text")).to_have_text(
+        "Remove “Zorblat kite festival returns to Tacoma this August” (zorblat.txt) from the "
+        "archive? Its passages will no longer be searched or cited.")
+    page.locator("#nd-confirm-remove").click()
     expect(page.locator("#nd-report")).to_contain_text("Removed zorblat.txt.")
     expect(page.locator("#nd-articles")).not_to_contain_text("Zorblat")
+    expect(page.locator("#nd-confirm")).to_be_hidden()
 
 
 @pytest.mark.browser
@@ -354,3 +361,67 @@ def test_auth_guards_the_chat_and_the_api(tmp_path: Path, sample_index: Path) ->
         assert client.predict(REKOGNITION, api_name="/ask")["text"].startswith(THORN)
     finally:
         stop(process)
+
+
+@pytest.mark.browser
+def test_the_empty_chat_offers_questions_made_from_the_archives_headlines(page: Page) -> None:
+    buttons = page.locator("#nd-examples button.nd-example")
+    expect(buttons.first).to_be_visible()
+    questions = buttons.all_inner_texts()
+    assert 1 <= len(questions) <= 3
+    assert all(q.startswith("What does the archive say about ") for q in questions)
+    assert "Rekognition" not in " ".join(questions)  # not the old fixed sample questions
+    title = questions[0].removeprefix("What does the archive say about ").removesuffix("?")
+    buttons.first.click()
+    expect(page.locator("#nd-chat .nd-turn:not(.nd-pending)")).to_have_count(1)
+    expect(page.locator("#nd-chat .nd-refused")).to_have_count(0)
+    open_archive(page)
+    expect(page.locator("#nd-articles")).to_contain_text(title)
+
+
+@pytest.mark.browser
+def test_a_pasted_title_filters_the_archive(page: Page) -> None:
+    open_archive(page)
+    expect(page.locator("#nd-articles")).to_contain_text("004_5c8df6fe0fbd710e.txt")
+    page.evaluate("navigator.clipboard.writeText('moratorium')")
+    page.locator("#nd-search input, #nd-search textarea").first.click()
+    page.keyboard.press("Control+V")
+    expect(page.locator("#nd-articles")).not_to_contain_text("004_5c8df6fe0fbd710e.txt")
+    expect(page.locator("#nd-articles")).to_contain_text("Amazon Extends Moratorium")
+
+
+@pytest.mark.browser
+def test_a_removal_can_be_cancelled_and_the_upload_is_listed_first(page: Page,
+                                                                    tmp_path: Path) -> None:
+    note = write_article(tmp_path, "ferry-note.txt", "An undated note about the Quillby ferry",
+                         "The Quillby ferry left late on Monday, its captain said.")
+    upload(page, note)
+    first_row = page.locator('#nd-articles [role="row"][data-index="0"]')
+    expect(first_row).to_contain_text("ferry-note.txt")  # undated, but just added: on top
+    page.locator("#nd-remove-choice input").click()
+    page.get_by_role("option", name="ferry-note.txt", exact=False).click()
+    page.locator("#nd-remove").click()
+    expect(page.locator("#nd-confirm-text")).to_contain_text(
+        "Remove “An undated note about the Quillby ferry” (ferry-note.txt) from the archive?")
+    page.locator("#nd-cancel-remove").click()
+    expect(page.locator("#nd-confirm")).to_be_hidden()
+    expect(page.locator("#nd-articles")).to_contain_text("ferry-note.txt")  # still there
+    page.locator("#nd-remove-choice input").click()
+    page.get_by_role("option", name="ferry-note.txt", exact=False).click()
+    page.locator("#nd-remove").click()
+    page.locator("#nd-confirm-remove").click()
+    expect(page.locator("#nd-report")).to_contain_text("Removed ferry-note.txt.")
+
+
+@pytest.mark.browser
+def test_a_refused_upload_clears_the_last_report(page: Page, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    open_archive(page)
+    page.locator("#nd-upload input[type=file]").set_input_files(str(broken))
+    expect(page.locator("#nd-report .nd-failed")).to_contain_text("failed: broken.json")
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4")
+    page.locator("#nd-upload input[type=file]").set_input_files(str(scan))
+    expect(page.get_by_text("Invalid file type: scan.pdf.", exact=False)).to_be_visible()
+    expect(page.locator("#nd-report")).to_have_text("")

@@ -291,7 +291,8 @@ def test_the_app_exposes_ask_and_keeps_writes_apart_from_answering(sample_desk: 
     assert set(public) == {"ask", "articles"}
     assert public["ask"].fn.__name__ == "api_ask" and public["articles"].fn.__name__ == "api_articles"
     by_name = {f.name: f for f in app.fns.values()}
-    assert by_name["add_files"].concurrency_id == by_name["remove"].concurrency_id == "archive-writes"
+    assert by_name["add_files"].concurrency_id == by_name["confirm_remove"].concurrency_id \
+        == "archive-writes"
     assert by_name["add_files"].concurrency_limit == 1
     assert by_name["ask"].concurrency_id == "ask" != by_name["add_files"].concurrency_id
     assert app._queue.default_concurrency_limit == 2

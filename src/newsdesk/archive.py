@@ -29,7 +29,7 @@ from newsdesk.embed import DEFAULT_EMBEDDER, Embedder, embedder_dim, embedder_mo
 from newsdesk.errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from newsdesk.keyword import ANALYSER, KeywordIndex
 from newsdesk.store import FORMAT_VERSION, MANIFEST, Manifest, VectorStore
-from newsdesk.types import Chunk
+from newsdesk.types import Article, Chunk
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +89,22 @@ class Archive:
         self.manifest = manifest
         self._lock = lock
         self.catalog = Catalog(index_dir / _CATALOG)
-        self.vectors = VectorStore(index_dir / _CHROMA, manifest.dim)
+        try:
+            self.vectors = VectorStore(index_dir / _CHROMA, manifest.dim)
+        except BaseException:
+            self.catalog.close()
+            raise
         self._keyword: KeywordIndex | None = None
         self._keyword_lock = threading.Lock()
         self.write_lock = threading.RLock()  # writers in one process take turns
-        if lock is not None:
-            self._repair()
+        try:
+            if lock is not None:
+                self._repair()
+            self.verify()
+        except BaseException:
+            self.vectors.close()
+            self.catalog.close()
+            raise
 
     @classmethod
     def open(cls, index_dir: Path, embedder: str | None, chunk_tokens: int, *,
@@ -139,6 +149,29 @@ class Archive:
         if self.catalog.get_meta("dirty") == "1":
             self._reconcile()
 
+    def verify(self) -> None:
+        """Raise IndexCorruptError when the catalog and the vectors disagree in a way no write
+        explains: vectors lost (chroma/ deleted or damaged) or catalog rows lost. By the write
+        order, vectors outnumber passages only while a write is under way or unfinished."""
+        before = (self.catalog.get_meta("dirty"), self.catalog.generation)
+        passages = self.catalog.counts()[1]
+        vectors = self.vectors.count()
+        if vectors == passages or (before[0] == "1" and vectors > passages):
+            return
+        if (self.catalog.get_meta("dirty"), self.catalog.generation) != before:
+            return  # another process wrote meanwhile; its counts were read mid-change
+        repair = f"`newsdesk check --repair --index-dir {self.index_dir}`"
+        if vectors < passages:
+            raise IndexCorruptError(
+                f"{passages - vectors:,} of the {passages:,} passages in {self.index_dir} have no "
+                f"vector (the vector store {self.index_dir / _CHROMA} was deleted or damaged); run "
+                f"{repair} to embed them again from the catalog")
+        raise IndexCorruptError(
+            f"the vector store in {self.index_dir} holds {vectors:,} vectors but the catalog only "
+            f"{passages:,} passages (catalog.sqlite lost rows: was it replaced or truncated?); run "
+            f"{repair} to keep what the catalog holds, or `newsdesk ingest --rebuild --index-dir "
+            f"{self.index_dir} PATH...` to rebuild it from your files")
+
     # -- writing ------------------------------------------------------------------------
     def finish_writing(self, tokens: Mapping[str, str] | None = None) -> None:
         """After a run of writes that all completed: keyword index up to date, dirty mark cleared.
@@ -157,10 +190,8 @@ class Archive:
         self.catalog.set_meta("dirty", "1")
         chunks = [(item.stored.article, c) for item in items for c in item.chunks]
         if chunks:
-            self.vectors.upsert(
-                [c.id for _, c in chunks], vectors,
-                [{"article": a.id, "outlet": outlet_key(a.outlet), "date": date_number(a.date),
-                  "language": a.language} for a, _ in chunks])
+            self.vectors.upsert([c.id for _, c in chunks], vectors,
+                                [vector_metadata(a) for a, _ in chunks])
         stale: list[str] = []
         with self.catalog.transaction() as db:
             stale += self.catalog.remove_articles(db, gone)
@@ -191,8 +222,8 @@ class Archive:
         if missing:
             raise IndexCorruptError(
                 f"{len(missing)} passages in {self.index_dir} have no vector (the Chroma files "
-                f"were damaged); run `newsdesk ingest --rebuild --index-dir {self.index_dir} "
-                "PATH...`")
+                f"were damaged); run `newsdesk check --repair --index-dir {self.index_dir}` to "
+                "embed them again from the catalog")
 
     # -- reading ------------------------------------------------------------------------
     def keyword(self, tokens: Mapping[str, str] | None = None) -> KeywordIndex:
@@ -215,6 +246,12 @@ class Archive:
                     log.warning("cannot save the keyword index in %s: %s", self.index_dir, exc)
             self._keyword = index
             return index
+
+
+def vector_metadata(article: Article) -> dict[str, str | int]:
+    """The filter fields stored with each vector of an article."""
+    return {"article": article.id, "outlet": outlet_key(article.outlet),
+            "date": date_number(article.date), "language": article.language}
 
 
 def wipe(index_dir: Path) -> None:

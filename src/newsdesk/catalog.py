@@ -15,7 +15,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
+from newsdesk.errors import IndexCorruptError
 from newsdesk.types import Article, ArticleInfo, Chunk
 
 _SCHEMA = """
@@ -77,16 +79,56 @@ class FileRecord:
     articles: tuple[str, ...]
 
 
+_DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def damaged(path: Path, exc: BaseException) -> IndexCorruptError:
+    """The error for a catalog file SQLite cannot read, saying how to repair the index."""
+    index = path.parent
+    return IndexCorruptError(
+        f"the catalog {path} is damaged ({exc}); run `newsdesk check --repair --index-dir "
+        f"{index}` to keep what it still holds, or `newsdesk ingest --rebuild --index-dir {index} "
+        "PATH...` to rebuild the index from your files")
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an SQLite error says the database file itself is damaged."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and code is not None and code & 0xFF in _DAMAGED
+
+
+class _Guard:
+    """The catalog's lock (re-entrant); a damaged database file met under it becomes an
+    IndexCorruptError that says how to repair, wherever in the catalog it is met."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.RLock()
+        self._path = path
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._lock.release()
+        if exc is not None and is_damage(exc):
+            raise damaged(self._path, exc) from exc
+
+
 class Catalog:
     """SQLite tables for files, articles and chunks; one lock serialises access across threads."""
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+        self._lock = _Guard(path)
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Close the database connection."""
@@ -182,11 +224,12 @@ class Catalog:
         return out
 
     def list_articles(self) -> list[ArticleInfo]:
-        """Every indexed article, newest first, then by id."""
+        """Every indexed article, newest first: the undated ones first, the last added on top
+        (where whoever just added one looks for it), then the dated ones by date."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, title, outlet, author, date, url, chunks, language FROM articles "
-                "ORDER BY date DESC, id").fetchall()
+                "ORDER BY date != '', date DESC, rid DESC").fetchall()
         return [ArticleInfo(*row) for row in rows]
 
     def counts(self) -> tuple[int, int]:

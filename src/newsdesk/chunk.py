@@ -90,6 +90,11 @@ def chunk_id(article_id: str, ordinal: int, text: str) -> str:
     return f"{article_id}#{ordinal}:{digest}"
 
 
+def article_of_chunk(chunk_id: str) -> str:
+    """The article id a chunk id (see chunk_id) belongs to."""
+    return chunk_id.rsplit("#", 1)[0]
+
+
 class Chunker:
     """Packs sentences into chunks of at most `max_tokens` cl100k tokens, keeping paragraphs whole
     where they fit."""

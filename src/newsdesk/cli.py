@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from newsdesk.config import EMBEDDERS, Settings
 from newsdesk.errors import NewsdeskError, UsageError
+from newsdesk.printable import printable
 from newsdesk.types import Answer, IngestReport
 
 if TYPE_CHECKING:
@@ -34,13 +36,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      embedder=getattr(args, "embedder", None),
                                      llm=getattr(args, "llm", None))
         status: int = args.run(args, settings)
+        sys.stdout.flush()  # here, so that a closed pipe is met inside this try
         return status
     except NewsdeskError as exc:
-        print(f"newsdesk: {exc}", file=sys.stderr)
+        _print(f"newsdesk: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("newsdesk: interrupted", file=sys.stderr)
+        _print("newsdesk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # whoever read the output stopped reading (`newsdesk ask … | head -1`): so do we,
+        # quietly, with the status of a process ended by SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _print(*parts: object, file: TextIO | None = None, flush: bool = False) -> None:
+    """print, without the control characters and terminal escape sequences that text from
+    articles, files and their names may hold."""
+    print(*(printable(str(part)) for part in parts), file=file, flush=flush)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,6 +117,16 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(run=_search)
 
+    check = sub.add_parser(
+        "check", parents=[common], help="verify the index; --repair rebuilds what is missing",
+        description="Compare the catalog, the vectors and the keyword index (counts and ids); "
+                    "with --repair, rebuild what is missing or damaged from what is there.")
+    check.add_argument("--repair", action="store_true",
+                       help="embed missing vectors again, rebuild the keyword index, keep what a "
+                            "damaged catalog still holds")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(run=_check)
+
     serve = sub.add_parser("serve", parents=[common, model], help="the web chat",
                            description="Serve the web chat (Gradio) on the index.")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -110,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth", metavar="USER:PASS", default=None,
                        help="require this login (needed for a non-loopback --host; "
                             "or set NEWSDESK_AUTH)")
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests for this host name (repeat for more; or set "
+                            "NEWSDESK_ALLOWED_HOSTS=a,b); others are refused, against DNS "
+                            "rebinding")
     serve.set_defaults(run=_serve)
 
     ev = sub.add_parser("eval", parents=[common, model], help="score the answers against a question set",
@@ -146,13 +174,13 @@ def _open_or_build(settings: Settings) -> Desk:
     from newsdesk.store import Manifest
 
     if Manifest.read(settings.index_dir) is None and settings.corpus_dir.is_dir():
-        print(f"newsdesk: no index at {settings.index_dir} yet; building it from "
+        _print(f"newsdesk: no index at {settings.index_dir} yet; building it from "
               f"{settings.corpus_dir}/ first", file=sys.stderr)
         with Desk.open(settings=settings, create=True) as desk:
             report = desk.ingest([settings.corpus_dir], progress=sys.stderr.isatty())
         for failure in report.failed:
-            print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
-        print(f"newsdesk: indexed {len(report.added)} articles in {report.seconds:.1f} s",
+            _print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+        _print(f"newsdesk: indexed {len(report.added)} articles in {report.seconds:.1f} s",
               file=sys.stderr)
     return Desk.open(settings=settings)
 
@@ -162,9 +190,9 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         desk.start_model()
         answer = desk.ask(args.question, filters=_filters(args))
     if answer.note:
-        print(f"newsdesk: note: {answer.note}", file=sys.stderr)
+        _print(f"newsdesk: note: {answer.note}", file=sys.stderr)
     if args.json:
-        print(answer.to_json(indent=2))
+        _print(answer.to_json(indent=2))
     else:
         _print_answer(answer)
     return 0
@@ -173,34 +201,37 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 def _print_answer(answer: Answer) -> None:
     from newsdesk.cite import plain_text
 
-    print(plain_text(answer, width=92))
+    _print(plain_text(answer, width=92))
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from newsdesk.limits import recent_history
+
     history: list[dict[str, str]] = []
     with _open_or_build(settings) as desk:
         desk.start_model()
-        print("Ask the archive (an empty line or Ctrl-D ends; /clear forgets the conversation).")
+        _print("Ask the archive (an empty line or Ctrl-D ends; /clear forgets the conversation).")
         while True:
             try:
                 question = input("\nyou> ").strip()
             except EOFError:
-                print()
+                _print()
                 return 0
             if not question or question in ("exit", "quit"):
                 return 0
             if question == "/clear":
                 history.clear()
-                print("(conversation cleared)")
+                _print("(conversation cleared)")
                 continue
             try:
-                answer = desk.ask(question, history=history, filters=_filters(args))
+                answer = desk.ask(question, history=recent_history(history, settings),
+                                  filters=_filters(args))
             except UsageError as exc:
-                print(f"newsdesk: {exc}", file=sys.stderr)
+                _print(f"newsdesk: {exc}", file=sys.stderr)
                 continue
-            print()
+            _print()
             if answer.note:
-                print(f"newsdesk: note: {answer.note}", file=sys.stderr)
+                _print(f"newsdesk: note: {answer.note}", file=sys.stderr)
             _print_answer(answer)
             history += [{"role": "user", "content": question},
                         {"role": "assistant", "content": answer.text}]
@@ -212,14 +243,14 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     with _open_or_build(settings) as desk:
         passages = desk.search(args.query, k=args.k, filters=_filters(args))
     if args.json:
-        print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
+        _print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
         return 0
     for rank, p in enumerate(passages, start=1):
         also = f" (also in {', '.join(p.sources[1:])})" if p.also_in else ""
-        print(f"{rank:>2}. {p.score:.4f}  {source_line(p)}{also}")
-        print(textwrap.indent(textwrap.fill(clip(p.text, 320), 88), "      "))
+        _print(f"{rank:>2}. {p.score:.4f}  {source_line(p)}{also}")
+        _print(textwrap.indent(textwrap.fill(clip(p.text, 320), 88), "      "))
     if not passages:
-        print("no passages found")
+        _print("no passages found")
     return 0
 
 
@@ -246,16 +277,16 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
                                   workdir=Path(work), keep_going=args.keep_going,
                                   progress=progress)
     for error in errors:
-        print(f"skipped: {error}", file=sys.stderr)
+        _print(f"skipped: {error}", file=sys.stderr)
     paths = report.write(reports, out, str(args.questions))
     if args.json:
-        print(json.dumps(report.summary_json(reports), indent=2))
+        _print(json.dumps(report.summary_json(reports), indent=2))
     else:
         _print_eval(reports, paths)
     failures = [f"{r.label}: {f}" if len(reports) > 1 else f
                 for r in reports for f in check_floors(r.summary, floors)]
     for failure in failures:
-        print(f"newsdesk: {failure}", file=sys.stderr)
+        _print(f"newsdesk: {failure}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -283,12 +314,12 @@ def _print_eval(reports: list[EvalReport], paths: list[Path]) -> None:
                         for m in shown)] for r in reports]
     _table(["configuration", *shown], rows)
     first = reports[0].summary
-    print(f"\n{first['questions']:.0f} questions ({first['answerable']:.0f} answerable, "
+    _print(f"\n{first['questions']:.0f} questions ({first['answerable']:.0f} answerable, "
           f"{first['unanswerable']:.0f} unanswerable)")
     if len(reports) > 1:
         best = winners(reports)
-        print("best: " + "; ".join(f"{m}: {best[m]}" for m in TABLE_METRICS if m in shown))
-    print(f"report: {paths[0].parent}/ ({', '.join(p.name for p in paths)})")
+        _print("best: " + "; ".join(f"{m}: {best[m]}" for m in TABLE_METRICS if m in shown))
+    _print(f"report: {paths[0].parent}/ ({', '.join(p.name for p in paths)})")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -300,8 +331,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     with _open_or_build(settings) as desk:
         desk.start_model()  # `serve` starts a GGUF model's server once and keeps it
         articles = len(desk.articles())
-        serve(desk, host=args.host, port=args.port, auth=auth,
-              announce=lambda url: print(f"newsdesk: the web chat on {articles} articles is at "
+        serve(desk, host=args.host, port=args.port, auth=auth, allowed_hosts=args.allowed_host,
+              announce=lambda url: _print(f"newsdesk: the web chat on {articles} articles is at "
                                          f"{url} (Ctrl-C stops it)", flush=True))
     return 0
 
@@ -315,13 +346,13 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         report = desk.ingest(args.paths, prune=args.prune, progress=sys.stderr.isatty())
         articles, chunks = desk.archive.catalog.counts()
     for notice in report.notices:
-        print(f"note: {notice}", file=sys.stderr)
+        _print(f"note: {notice}", file=sys.stderr)
     for passed in report.not_articles:
-        print(f"skipped: {passed.path}: {passed.reason}", file=sys.stderr)
+        _print(f"skipped: {passed.path}: {passed.reason}", file=sys.stderr)
     for failure in report.failed:
-        print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+        _print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_dict()))
+        _print(json.dumps(report.to_dict()))
     else:
         _print_summary(report, articles, chunks, settings.index_dir)
     succeeded = report.added or report.updated or report.unchanged or report.removed
@@ -333,11 +364,35 @@ def _print_summary(report: IngestReport, articles: int, chunks: int, index_dir: 
                         ("added", "updated", "unchanged", "removed", "skipped", "failed"))
     if report.not_articles:
         counts += f" · not articles {len(report.not_articles)}"
-    print(counts)
+    _print(counts)
     if report.skipped:
-        print("skipped (unsupported type): " + ", ".join(report.skipped))
-    print(f"{report.chunks} chunks embedded in {report.seconds:.2f} s; "
+        _print("skipped (unsupported type): " + ", ".join(report.skipped))
+    _print(f"{report.chunks} chunks embedded in {report.seconds:.2f} s; "
           f"{index_dir} holds {articles} articles, {chunks} chunks")
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from newsdesk.desk import Desk
+
+    report = Desk.check(settings=settings, repair=args.repair)
+    if args.json:
+        _print(json.dumps(report.to_dict(), ensure_ascii=False))
+    for finding in report.findings:
+        done = finding.repaired if report.repaired else f"--repair {finding.repair}"
+        _print(f"{finding.part}: {finding.problem}; {done}", file=sys.stderr if args.json else sys.stdout)
+    if report.lost:
+        shown = ", ".join(report.lost[:20]) + (" …" if len(report.lost) > 20 else "")
+        _print(f"newsdesk: the catalog lost the text of {len(report.lost)} articles; ingest their "
+              f"files again: {shown}", file=sys.stderr)
+    if not args.json:
+        _print(f"{report.index_dir}: {report.articles:,} articles, {report.passages:,} passages, "
+              f"{report.vectors:,} vectors, {report.keyword:,} in the keyword index"
+              + (" — whole" if report.ok else ""))
+    if not report.ok:
+        _print(f"newsdesk: the index needs repair: run `newsdesk check --repair --index-dir "
+              f"{report.index_dir}`", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
@@ -349,16 +404,16 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         wanted = {code.lower() for code in args.language}
         articles = [a for a in articles if a.language in wanted]
     if args.json:
-        print(json.dumps([a.to_dict() for a in articles], ensure_ascii=False))
+        _print(json.dumps([a.to_dict() for a in articles], ensure_ascii=False))
         return 0
     _table(["id", "date", "lang", "outlet", "chunks", "title"],
            [[a.id, a.date or "—", a.language or "—", a.outlet or "—", str(a.chunks),
              a.title or "—"] for a in articles])
-    print(f"{len(articles)} articles")
+    _print(f"{len(articles)} articles")
     return 0
 
 
-def _table(header: list[str], rows: list[list[str]], write: Callable[[str], None] = print) -> None:
+def _table(header: list[str], rows: list[list[str]], write: Callable[[str], None] = _print) -> None:
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
     for row in [header, *rows]:
         write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -374,7 +429,7 @@ def _explain(paths: Sequence[Path], settings: Settings) -> int:
             raise UsageError(f"--explain {path}: give a file, not a folder")
         failures, readings = explain(path, settings.max_file_bytes)
         for failure in failures:
-            print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+            _print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
             status = 1
         for reading in readings:
             _print_reading(reading)
@@ -383,20 +438,20 @@ def _explain(paths: Sequence[Path], settings: Settings) -> int:
 
 def _print_reading(reading: Reading) -> None:
     record, cleaned, article = reading.record, reading.cleaned, reading.article
-    print(f"== {record.where or record.id}  (article id {record.id})")
+    _print(f"== {record.where or record.id}  (article id {record.id})")
     if article is not None:
-        print(f"title: {article.title or '—'} · author: {article.author or '—'} · outlet: "
+        _print(f"title: {article.title or '—'} · author: {article.author or '—'} · outlet: "
               f"{article.outlet or '—'} · date: {article.date or '—'} · language: "
               f"{article.language or '—'}")
     if cleaned is None:
-        print(f"not indexed: {reading.reason}\n")
+        _print(f"not indexed: {reading.reason}\n")
         return
     paragraphs = [p for p in cleaned.text.split("\n\n") if p]
-    print(f"-- text kept: {len(paragraphs)} paragraphs, {len(cleaned.text)} characters")
-    print(cleaned.text or "(none)")
-    print(f"-- removed by the rules: {len(cleaned.removed)} lines")
+    _print(f"-- text kept: {len(paragraphs)} paragraphs, {len(cleaned.text)} characters")
+    _print(cleaned.text or "(none)")
+    _print(f"-- removed by the rules: {len(cleaned.removed)} lines")
     for removed in cleaned.removed:
-        print(f"[{removed.rule}] {removed.line}")
+        _print(f"[{removed.rule}] {removed.line}")
     if article is None:
-        print(f"not indexed: {reading.reason}")
-    print()
+        _print(f"not indexed: {reading.reason}")
+    _print()

@@ -37,6 +37,13 @@ class Settings:
     llm_key: str | None = None
     llm_timeout: float = 60.0  # seconds one model call may take before the extractive answer
     ollama_host: str = "http://127.0.0.1:11434"
+    # Limits on what one question may cost. The longest question in the 582 of our question
+    # sets is 225 characters and the longest history 340: these leave ten times that room.
+    max_question_chars: int = 2000
+    max_history_turns: int = 20  # entries of the history: a question or an answer each
+    max_history_chars: int = 20_000
+    chat_rate: int = 30  # questions a minute from one client address in the web chat; 0: no limit
+    allowed_hosts: tuple[str, ...] = ()  # Host names the web chat answers besides its own address
 
     def __post_init__(self) -> None:
         if self.embedder is not None and self.embedder not in EMBEDDERS:
@@ -45,9 +52,12 @@ class Settings:
             raise UsageError(
                 f"retrieval '{self.retrieval}' is unknown; choose one of {RETRIEVAL_MODES}"
             )
-        for name in ("chunk_tokens", "max_file_bytes", "k", "candidates", "max_sentences"):
+        for name in ("chunk_tokens", "max_file_bytes", "k", "candidates", "max_sentences",
+                     "max_question_chars", "max_history_turns", "max_history_chars"):
             if getattr(self, name) < 1:
                 raise UsageError(f"setting {name} must be at least 1")
+        if self.chat_rate < 0:
+            raise UsageError("setting chat_rate must be 0 (no limit) or more")
         if self.chunk_tokens < 32:
             raise UsageError("setting chunk_tokens must be at least 32")
         kind, sep, model = self.llm.partition(":")
@@ -76,8 +86,14 @@ class Settings:
             values["auth"] = env["NEWSDESK_AUTH"]
         if env.get("NEWSDESK_MAX_FILE_MB"):
             values["max_file_bytes"] = int(_number(env["NEWSDESK_MAX_FILE_MB"], "NEWSDESK_MAX_FILE_MB") * MB)
-        if env.get("NEWSDESK_K"):
-            values["k"] = int(_number(env["NEWSDESK_K"], "NEWSDESK_K"))
+        for name in ("k", "max_question_chars", "max_history_turns", "max_history_chars",
+                     "chat_rate"):
+            variable = f"NEWSDESK_{name.upper()}"
+            if env.get(variable):
+                values[name] = int(_number(env[variable], variable))
+        if env.get("NEWSDESK_ALLOWED_HOSTS"):
+            values["allowed_hosts"] = tuple(
+                h.strip() for h in env["NEWSDESK_ALLOWED_HOSTS"].split(",") if h.strip())
         values.update(_llm_env(env))
         known = {f.name for f in fields(cls)}
         for key, value in overrides.items():

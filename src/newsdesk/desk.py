@@ -20,12 +20,14 @@ from newsdesk.config import Settings
 from newsdesk.embed import Embedder, load_embedder, word_vectors
 from newsdesk.errors import UsageError
 from newsdesk.ingest import Ingestor
+from newsdesk.limits import check_question
 from newsdesk.question import Question, analyse
-from newsdesk.retrieve import Filters, Hit, Retriever
+from newsdesk.retrieve import Filters, Hit, Retriever, matching
 from newsdesk.types import Answer, ArticleInfo, IngestReport, Passage
 
 if TYPE_CHECKING:
     from newsdesk.generate import Writer
+    from newsdesk.integrity import CheckReport
 
 History = Sequence[Mapping[str, str]]
 FilterSpec = Filters | Mapping[str, Any] | None
@@ -69,6 +71,18 @@ class Desk:
                                create=create, rebuild=rebuild)
         return cls(settings, archive)
 
+    @staticmethod
+    def check(index_dir: str | Path | None = None, *, settings: Settings | None = None,
+              repair: bool = False) -> CheckReport:
+        """Compare the index's catalog, vectors and keyword index (`newsdesk check`); `repair`
+        rebuilds what is missing or damaged from what is there. Works on an index too damaged
+        to open."""
+        from newsdesk.integrity import check_index
+
+        settings = settings or Settings.from_env()
+        return check_index(Path(index_dir) if index_dir is not None else settings.index_dir,
+                           repair=repair)
+
     def close(self) -> None:
         """Release the index (required before another process may write to it) and stop the
         model server generative mode started."""
@@ -104,12 +118,15 @@ class Desk:
 
     # -- asking -------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, filters: FilterSpec = None) -> list[Passage]:
-        """Ranked passages for a query (hybrid retrieval, duplicates collapsed), no answer."""
+        """Ranked passages that hold a word of the query (hybrid retrieval, duplicates
+        collapsed), at most k; no answer."""
         if not query or not query.strip():
             raise UsageError("the query is empty")
+        check_question(query, None, self.settings)
         vector = self.embedder.embed([query])[0]
-        return [h.passage() for h in self._retriever().search(
-            query, vector, k, Filters.coerce(filters))]
+        hits = self._retriever().search(query, vector, max(k, self.settings.candidates),
+                                        Filters.coerce(filters))
+        return [h.passage() for h in matching(hits, query)[:k]]  # only passages that match at all
 
     def as_retriever(self, k: int = 10, filters: FilterSpec = None) -> Any:
         """This archive's retrieval as a LlamaIndex `BaseRetriever` (nodes carry the passage's
@@ -172,6 +189,7 @@ class Desk:
             raise UsageError("the question is empty")
         started = time.perf_counter()
         _check_history(history)
+        check_question(question, history, self.settings)
         if history and self.writer is not None:  # with a model, a follow-up is condensed first
             question = self.writer.condense(question, history)
         wanted = Filters.coerce(filters)

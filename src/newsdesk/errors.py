@@ -11,6 +11,10 @@ class UsageError(NewsdeskError):
     """An argument or setting has a value newsdesk cannot use."""
 
 
+class LimitError(UsageError):
+    """A question, its history or a client's pace is over the limits the settings allow."""
+
+
 class IndexMissingError(NewsdeskError):
     """There is no index where one was expected."""
 

@@ -20,7 +20,9 @@ from newsdesk.types import Failure, IngestReport
 log = logging.getLogger(__name__)
 
 # Bump when reading, cleaning or chunking code changes what an unchanged file produces.
-PIPELINE_VERSION = "3"
+# 3: sentence splitter and keyword analyser by language; 4: control characters and terminal
+# escapes removed
+PIPELINE_VERSION = "4"
 _BATCH_CHUNKS = 4096
 _PARALLEL_FROM = 200  # files to prepare before a helper process pays for its start-up
 # Bytes of files read and not yet written: what bounds ingest's memory, whatever the file sizes

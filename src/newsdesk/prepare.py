@@ -7,6 +7,7 @@ This module imports nothing heavy, so helpers start quickly.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -25,6 +26,7 @@ from newsdesk.chunk import Chunker
 from newsdesk.clean import Cleaned, clean, load_rules
 from newsdesk.errors import ArticleError, NewsdeskError
 from newsdesk.language import detect
+from newsdesk.printable import printable
 from newsdesk.sources import STREAMED, Candidate, Parsed, Record, parse, read_bytes, suffix
 from newsdesk.tokens import tokenize
 from newsdesk.types import Article, Chunk, Failure
@@ -94,7 +96,8 @@ def explain(path: Path, max_bytes: int) -> tuple[list[Failure], list[Reading]]:
 def _reading(record: Record) -> Reading:
     if record.navigation:
         return Reading(record, None, None, record.navigation)
-    cleaned = clean(record.text, load_rules(), record.known, record.headings,
+    known = {key: printable(value) for key, value in record.known.items()}
+    cleaned = clean(printable(record.text), load_rules(), known, record.headings,
                     labels=not record.extracted)
     if not cleaned.text.strip():
         return Reading(record, cleaned, None, (
@@ -102,11 +105,22 @@ def _reading(record: Record) -> Reading:
             "removed; `newsdesk ingest --explain FILE` shows which rules removed them)"))
     return Reading(record, cleaned, Article(
         record.id, cleaned.text, cleaned.title, cleaned.outlet, cleaned.author, cleaned.date,
-        record.known.get("url", ""), detect(cleaned.text)))
+        known.get("url", ""), detect(cleaned.text)))
 
 
 def prepare(work: Work, max_tokens: int) -> FileResult:
-    """Parse, clean and chunk one file, and compute its chunks' keyword tokens."""
+    """Parse, clean and chunk one file, and compute its chunks' keyword tokens. An exception
+    nobody foresaw becomes the file's failure ("internal error: ..."; its traceback is logged
+    at INFO, `-v`), so that one file never stops a run."""
+    try:
+        return _prepare(work, max_tokens)
+    except Exception as exc:  # a bug or a parser's surprise on hostile input: this file only
+        log.info("preparing %s failed", work.candidate.path, exc_info=True)
+        return FileResult(work.candidate, work.fingerprint, failures=[
+            Failure(str(work.candidate.path), f"internal error: {exc!r}")])
+
+
+def _prepare(work: Work, max_tokens: int) -> FileResult:
     result = FileResult(work.candidate, work.fingerprint)
     try:
         parsed, readings = read(work.candidate, work.data, work.max_bytes)
@@ -150,10 +164,12 @@ class Helpers:
     """
 
     def __init__(self, count: int) -> None:
+        # In a process group of their own, helpers do not get the terminal's Ctrl-C (and print
+        # no KeyboardInterrupt of their own): this process stops them when it is interrupted.
         self._processes = [
             subprocess.Popen(
                 [sys.executable, "-c", "from newsdesk.prepare import serve; serve()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0)
             for _ in range(count)]
 
     def __enter__(self) -> Helpers:
@@ -241,17 +257,17 @@ class _Budget:
 
 
 def serve() -> None:
-    """The helper's loop: (work, max_tokens) in, FileResult out, until None."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    """The helper's loop: (work, max_tokens) in, FileResult out, until None (or until the
+    ingest that started it is gone)."""
+    # EOFError, BrokenPipeError: the ingest stopped (interrupted or killed); nothing is left to do
+    with contextlib.suppress(EOFError, BrokenPipeError):
+        _serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     while (message := pickle.load(stdin)) is not None:
         work, max_tokens = message
-        try:
-            result = prepare(work, max_tokens)
-        except Exception as exc:  # one bad file must not stop the run
-            log.exception("preparing %s failed", work.candidate.path)
-            result = FileResult(work.candidate, work.fingerprint,
-                                 failures=[Failure(str(work.candidate.path), f"internal error: {exc!r}")])
-        pickle.dump(result, stdout, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(prepare(work, max_tokens), stdout, protocol=pickle.HIGHEST_PROTOCOL)
         stdout.flush()
     pickle.dump(None, stdout)
     stdout.flush()

@@ -32,6 +32,9 @@ def record_key(item: Mapping[str, Any], text: str, title: str = "") -> str:
     return f"sha-{digest}"
 
 
+_TOO_DEEP = "JSON nested too deeply to read (arrays or objects inside each other thousands deep)"
+
+
 def json_records(candidate: Candidate, text: str, parsed: Parsed, *, lines: bool) -> None:
     """The records of a .json file (an object or a list of them) or of a .jsonl file."""
     if lines:
@@ -44,6 +47,9 @@ def json_records(candidate: Candidate, text: str, parsed: Parsed, *, lines: bool
             except json.JSONDecodeError as exc:
                 parsed.failures.append(Failure(where, f"line {lineno}: invalid JSON: {exc.msg}"))
                 continue
+            except RecursionError:
+                parsed.failures.append(Failure(where, f"line {lineno}: {_TOO_DEEP}"))
+                continue
             _add_object(parsed, candidate, item, where, whole=False)
         return
     try:
@@ -52,6 +58,8 @@ def json_records(candidate: Candidate, text: str, parsed: Parsed, *, lines: bool
         raise ArticleError(
             str(candidate.path), f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError as exc:
+        raise ArticleError(str(candidate.path), _TOO_DEEP) from exc
     if isinstance(data, dict):
         _add_object(parsed, candidate, data, str(candidate.path), whole=True)
     elif isinstance(data, list):

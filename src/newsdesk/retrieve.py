@@ -190,3 +190,15 @@ def collapse_duplicates(hits: Sequence[Hit]) -> list[Hit]:
         else:
             kept.append((replace(hit, duplicates=list(hit.duplicates)), grams))
     return [hit for hit, _ in kept]
+
+
+def matching(hits: Sequence[Hit], query: str) -> list[Hit]:
+    """The hits whose passage holds at least one word of the query (as the keyword index reads
+    words: stemmed, stop words left out), in their order; none for a query of no such word."""
+    from newsdesk.keyword import tokenize
+
+    terms = set(tokenize([query])[0])
+    if not terms:
+        return []
+    return [hit for hit, words in zip(hits, tokenize([h.text for h in hits]), strict=True)
+            if not terms.isdisjoint(words)]

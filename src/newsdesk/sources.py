@@ -81,7 +81,7 @@ def discover(paths: Sequence[Path]) -> Discovery:
         elif path.exists():
             found.failed.append(Failure(str(path), "not a regular file or folder"))
         else:
-            found.failed.append(Failure(str(path), "no such file or folder"))
+            found.failed.append(Failure(str(path), _unresolved(path) or "no such file or folder"))
     return found
 
 
@@ -109,10 +109,23 @@ def suffix(path: Path) -> str:
 
 
 def _add_file(found: Discovery, path: Path, root: Path, rel: str) -> None:
-    if suffix(path) in SUPPORTED:
-        found.candidates.append(Candidate(path, root, rel))
-    else:
+    if suffix(path) not in SUPPORTED:
         found.skipped.append(rel)
+    elif reason := _unresolved(path):
+        found.failed.append(Failure(str(path), reason))
+    else:
+        found.candidates.append(Candidate(path, root, rel))
+
+
+def _unresolved(path: Path) -> str:
+    """Why a path's real location cannot be found ('' when it can): a loop of symbolic links."""
+    try:
+        path.resolve()
+    except RuntimeError:  # what Python < 3.13 raises on a loop
+        return "cannot be read: symbolic link loop"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    return ""
 
 
 def read_bytes(candidate: Candidate, max_bytes: int) -> bytes:

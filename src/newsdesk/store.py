@@ -25,6 +25,9 @@ _HNSW = {"space": "cosine", "ef_construction": 64, "ef_search": 100, "max_neighb
          "batch_size": 5000, "sync_threshold": 5000}
 
 
+_SOURCES = {"embedder": " (from NEWSDESK_EMBEDDER or --embedder; unset it to use the index's)"}
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """How an index was built; an index is only ever opened with the same settings."""
@@ -64,6 +67,7 @@ class Manifest:
         """Raise IndexMismatchError naming each difference and how to rebuild."""
         diffs = [
             f"{name}: index has {getattr(self, name)!r}, settings ask for {getattr(wanted, name)!r}"
+            + _SOURCES.get(name, "")
             for name in ("format", "embedder", "model", "dim", "chunk_tokens", "tokenizer",
                          "splitter", "analyser")
             if getattr(self, name) != getattr(wanted, name)
@@ -82,12 +86,20 @@ class VectorStore:
     def __init__(self, path: Path, dim: int) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
+        from chromadb.errors import ChromaError
 
         self.dim = dim
-        self._client = chromadb.PersistentClient(
-            path=str(path),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-        )
+        try:
+            self._client = chromadb.PersistentClient(
+                path=str(path),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+            )
+        except ChromaError as exc:
+            _forget_system(path)
+            raise IndexCorruptError(
+                f"the vector store {path} is damaged ({exc}); run `newsdesk check --repair "
+                f"--index-dir {path.parent}` to embed the passages again from the catalog"
+            ) from exc
         self._collection = self._client.get_or_create_collection(
             name=_COLLECTION,
             configuration={"hnsw": _HNSW},  # type: ignore[arg-type]
@@ -146,3 +158,12 @@ class VectorStore:
         ids = result["ids"][0]
         distances = (result.get("distances") or [[]])[0]
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
+
+
+def _forget_system(path: Path) -> None:
+    """Drop the system Chroma cached for a path whose files it could not open, so that the
+    path can be opened again in this process once it is repaired (Chroma has no public way)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)

@@ -117,9 +117,14 @@ class _Extraction:
 def _extract(tree: Any, url: str, *, precision: bool, metadata: bool) -> _Extraction | None:
     import trafilatura
 
-    document: Any = trafilatura.bare_extraction(
-        tree, url=url or None, with_metadata=metadata, include_comments=False,
-        include_tables=True, favor_precision=precision)
+    try:
+        document: Any = trafilatura.bare_extraction(
+            tree, url=url or None, with_metadata=metadata, include_comments=False,
+            include_tables=True, favor_precision=precision)
+    except Exception:  # htmldate trips on odd markup (an lxml assertion on '<svg>html')
+        if not metadata:
+            return None
+        return _extract(tree, url, precision=precision, metadata=False)  # the text alone
     return None if document is None else _Extraction(document, str(document.text or ""))
 
 

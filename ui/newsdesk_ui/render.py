@@ -39,14 +39,18 @@ def _e(text: str) -> str:
 
 
 # -- the conversation --------------------------------------------------------------------
-def conversation(turns: Sequence[Turn], pending: tuple[str, str] | None = None) -> str:
-    """The chat: every turn, then the question being answered and its text so far."""
+def conversation(turns: Sequence[Turn], pending: tuple[str, str] | None = None,
+                 notice: str = "") -> str:
+    """The chat: every turn, then the question being answered and its text so far, or a
+    notice saying why a question was not asked."""
     parts = [_turn(i, t) for i, t in enumerate(turns)]
     if pending is not None:
         question, text = pending
         parts.append(f'<div class="nd-turn nd-pending">{_question(question, "")}'
                      f'<div class="nd-answer nd-streaming"><p class="nd-text">'
                      f'{_streamed(text) or "…"}</p></div></div>')
+    if notice:
+        parts.append(f'<p class="nd-notice" role="status">{_e(notice)}</p>')
     if not parts:
         return f'<div class="nd-chat nd-empty"><p>{_e(EMPTY_CHAT)}</p></div>'
     return f'<div class="nd-chat">{"".join(parts)}</div>'
