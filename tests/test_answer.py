@@ -196,11 +196,13 @@ def test_a_question_about_the_article_itself_is_answered_from_its_metadata(
 
 def test_a_follow_up_about_when_it_was_published_uses_the_article_s_date(
         sample_desk: Desk) -> None:
-    history = [{"role": "user", "content": "When did Amazon extend its moratorium indefinitely?"},
-               {"role": "assistant", "content": "Amazon extended its moratorium on police use "
-                                                "of Rekognition indefinitely. [1]"}]
+    history = [{"role": "user", "content": "Until when has Amazon extended its moratorium, "
+                                           "according to Reuters?"},
+               {"role": "assistant", "content": "Amazon has extended its moratorium on law "
+                                                "enforcement use “until further notice.” [1]"}]
     answer = sample_desk.ask("When was that article published?", history=history)
     assert not answer.refused and answer.citations[0].field == "date"
+    assert answer.citations[0].source == "001_e04abfde3c193795.txt"
     assert "18 May 2021" in answer.text
 
 

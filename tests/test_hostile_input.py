@@ -96,7 +96,8 @@ def test_terminal_escapes_in_an_article_never_reach_the_terminal(tmp_path: Path)
     assert ingested.returncode == 0, ingested.stderr
     with Desk.open(settings=settings_for(Path(index))) as desk:
         stored = desk.archive.catalog.article("glimmerfen.txt")
-        titled = desk.archive.catalog.article("feed.jsonl#1")
+        feed = next(a.id for a in desk.articles() if a.id.startswith("feed.jsonl#"))
+        titled = desk.archive.catalog.article(feed)
     assert stored is not None and titled is not None
     assert not _has_escapes(stored.article.text) and not _has_escapes(titled.article.title)
     assert "voted to close the old ferry pier on Tuesday" in stored.article.text  # words kept
@@ -137,8 +138,11 @@ def test_files_that_crashed_the_readers_are_one_failure_each(tmp_path: Path) -> 
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     summary = json.loads(done.stdout)
     added = sorted(summary["added"])
-    assert len(added) == 2 and added[0].startswith("deep.jsonl#") and added[1] == "fine.txt"
+    assert added[0].startswith("deep.jsonl#") and "fine.txt" in added
     reasons = {Path(f["path"]).name: f["reason"] for f in summary["failed"]}
     assert reasons["deep.json"].startswith("JSON nested too deeply to read")
     assert reasons["deep.jsonl:2"].startswith("line 2: JSON nested too deeply to read")
-    assert "odd.html" in reasons and not reasons["odd.html"].startswith("internal error")
+    # '<svg>html' is read as text without metadata (its one word "html"), or refused for
+    # having none: either way an orderly outcome for that file alone
+    assert ("odd.html" in added) != ("odd.html" in reasons)
+    assert not reasons.get("odd.html", "").startswith("internal error")

@@ -32,6 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from conftest import settings_for
 from newsdesk import Desk
 from newsdesk.keyword import chunk_key
+from newsdesk.sources import SUPPORTED
 
 SCALE = int(os.environ.get("FUZZ_SCALE", "1"))
 CI_SEED = 20261201
@@ -193,7 +194,7 @@ class IndexModel(RuleBasedStateMachine):
         assert self.desk is not None
         report = self.desk.ingest([self.folder], prune=prune)
         assert [f.reason for f in report.failed] == ([] if self.disk else [
-            "no supported files in this folder (.txt, .md, .markdown, .html, .htm, .json, .jsonl)"])
+            f"no supported files in this folder ({', '.join(SUPPORTED)})"])
         _record("ingest: wrote chunks" if report.chunks else "ingest: nothing to embed")
         before = self.indexed
         assert set(report.added) == {a for a in self.disk if a not in before}

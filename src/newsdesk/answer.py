@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from newsdesk import quotes
+from newsdesk import keyword, quotes
 from newsdesk.archive import Archive
+from newsdesk.catalog import StoredArticle
+from newsdesk.chunk import sentence_spans
 from newsdesk.evidence import ANSWERS, Evidence, Sentence
 from newsdesk.features import column, matrices
 from newsdesk.metadata import about_article, metadata_statement
@@ -64,8 +66,10 @@ class Composer:
         own words as `word_vectors` embeds them."""
         if not hits:
             return Draft((), True, 0.0, "nothing retrieved")
+        if not question.terms:  # "Why?" with nothing before it: nothing to look for
+            return Draft((), True, 0.0, "the question names nothing the archive could hold")
         field = about_article(question.text)
-        told = metadata_statement(hits[0].article, field) if field else None
+        told = metadata_statement(_meant(question, hits), field) if field else None
         if told is not None:
             return Draft((told,), False, 1.0)
         evidence = Evidence(self.archive, question, vector, hits)
@@ -108,7 +112,7 @@ class Composer:
             close = [i for i in part.order[:self.model.candidates * 4]
                      if part.probability[i] >= self.model.ratio * top]
             if order:
-                close = _by_date(close, sentences, order)
+                close = _by_date(part, sentences, order)
             else:  # a second article would be a second story: the best one's sentences only
                 close = [i for i in close
                          if sentences[i].article.article.id == sentences[best].article.article.id]
@@ -126,9 +130,25 @@ class Composer:
                 if not any(_same(candidate, c) for c in chosen):
                     chosen.append(candidate)
                     words += size
-        if order:
+        if order == "change":
             chosen.sort(key=lambda s: s.article.article.date or "9999")
         return chosen
+
+
+def _meant(question: Question, hits: Sequence[Hit]) -> StoredArticle:
+    """The article a question about "it" means: in a follow-up, the retrieved article whose
+    sentence is closest to the previous answer; otherwise the best retrieved one."""
+    if not question.said:
+        return hits[0].article
+    said = set(keyword.words(question.said))
+    best, score = hits[0].article, 0.0
+    for hit in hits:
+        for start, end in sentence_spans(hit.text):
+            words = set(keyword.words(hit.text[start:end]))
+            share = len(words & said) / len(words) if words else 0.0
+            if share > score:
+                best, score = hit.article, share
+    return best
 
 
 def _same(a: Sentence, b: Sentence) -> bool:
@@ -140,25 +160,17 @@ def _same(a: Sentence, b: Sentence) -> bool:
     return bool(shorter) and len(a.words & b.words) / shorter >= quotes.SAME_STATEMENT
 
 
-def _by_date(candidates: list[int], sentences: Sequence[Sentence], order: str) -> list[int]:
-    """For "the latest": the newest article's candidate first; "the first": the oldest's;
-    "how did it change": one candidate per dated article."""
-    dated = [i for i in candidates if sentences[i].article.article.date]
-    if not dated:
-        return candidates
-    if order == "change":
-        seen: set[str] = set()
-        out = []
-        for i in dated:
-            aid = sentences[i].article.article.id
-            if aid not in seen:
-                seen.add(aid)
-                out.append(i)
-        return out
+def _by_date(ranked: Ranked, sentences: Sequence[Sentence], order: str) -> list[int]:
+    """For a question about time: the best sentence of each retrieved article, newest first
+    for "the latest", oldest first for "the first" and "how did it change" (undated articles
+    last, best first)."""
+    best: dict[str, int] = {}
+    for i in ranked.order:
+        best.setdefault(sentences[i].article.article.id, i)
     newest = order == "latest"
-    key = sorted({sentences[i].article.article.date for i in dated}, reverse=newest)[0]
-    return [i for i in dated if sentences[i].article.article.date == key] + \
-        [i for i in candidates if sentences[i].article.article.date != key]
+    dated = sorted((i for i in best.values() if sentences[i].article.article.date),
+                   key=lambda i: sentences[i].article.article.date, reverse=newest)
+    return dated + [i for i in best.values() if not sentences[i].article.article.date]
 
 
 def _reason(evidence: Evidence, question: Question, matrices: Sequence[np.ndarray],
