@@ -3,6 +3,12 @@
 Chroma holds only vectors and filter fields; the passage texts live here once per article
 (a chunk is a span of its article's text), which keeps Chroma writes at full speed and lets
 every citation point at an exact place in the article.
+
+Several processes share the file (SQLite's WAL mode: readers never wait for the writer). A
+`snapshot` makes every read of one thread see the same committed state, so that a question is
+answered from one state of the archive even while another process writes. Every committed
+chunk added or removed is logged in `changes` with its generation, so that a keyword index
+can be brought up to date by what changed rather than by reading the whole catalog.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +40,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article INTEGER NOT NULL,
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article);
+CREATE TABLE IF NOT EXISTS changes (
+    generation INTEGER NOT NULL, chunk INTEGER NOT NULL, article INTEGER NOT NULL,
+    id TEXT NOT NULL, added INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_generation ON changes(generation);
 """
 
 
@@ -81,17 +91,68 @@ class Catalog:
     """SQLite tables for files, articles and chunks; one lock serialises access across threads."""
 
     def __init__(self, path: Path) -> None:
+        self._path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        self._local = threading.local()  # this thread's snapshot connection, while it has one
+        self._snapshots: list[sqlite3.Connection] = []
+        self._next_generation = 0
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            logged = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'changes'").fetchone() is not None
+            had_articles = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone() is not None
             self._db.executescript(_SCHEMA)
+            if had_articles and not logged:  # made before the change log: it starts now
+                self.set_meta("changes_from", str(self.generation))
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connections."""
         with self._lock:
+            for db in self._snapshots:
+                db.close()
+            self._snapshots.clear()
             self._db.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """Until the block ends, this thread's reads see the catalog as it was committed when
+        it began (whatever other threads and processes write meanwhile); yields its generation."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:  # already in one
+            yield self._generation(db)
+            return
+        pool: list[sqlite3.Connection] = getattr(self._local, "pool", [])
+        if not pool:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            with self._lock:
+                self._snapshots.append(db)
+            self._local.pool = pool = [db]
+        db = pool[0]
+        db.execute("BEGIN")
+        try:
+            self._local.db = db
+            yield self._generation(db)  # the first read fixes what the snapshot sees
+        finally:
+            self._local.db = None
+            db.execute("COMMIT")
+
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        """The connection a read goes to: this thread's snapshot, else the shared one."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        return nullcontext(db) if db is not None else self._shared()
+
+    @contextmanager
+    def _shared(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    @staticmethod
+    def _generation(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -99,6 +160,7 @@ class Catalog:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._next_generation = self._generation(self._db) + 1
                 yield self._db
                 self._db.execute(
                     "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
@@ -111,8 +173,8 @@ class Catalog:
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
         """A value from the meta table."""
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else default
 
     def set_meta(self, key: str, value: str) -> None:
@@ -125,13 +187,14 @@ class Catalog:
     @property
     def generation(self) -> int:
         """Counts committed changes; the keyword index records the one it was built from."""
-        return int(self.get_meta("generation", "0"))
+        with self._reading() as db:
+            return self._generation(db)
 
     # -- files --------------------------------------------------------------------------
     def file_record(self, path: str) -> FileRecord | None:
         """What the file produced when it was last ingested whole."""
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT fingerprint, articles FROM files WHERE path = ?", (path,)).fetchone()
         return FileRecord(row[0], tuple(json.loads(row[1]))) if row else None
 
@@ -144,24 +207,24 @@ class Catalog:
     def article_states(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """For each known id: (fingerprint, file it came from)."""
         out: dict[str, tuple[str, str]] = {}
-        with self._lock:
+        with self._reading() as db:
             for batch in _batches(list(ids)):
                 marks = ",".join("?" * len(batch))
-                for aid, fp, file in self._db.execute(
+                for aid, fp, file in db.execute(
                         f"SELECT id, fingerprint, file FROM articles WHERE id IN ({marks})", batch):
                     out[aid] = (fp, file)
         return out
 
     def article_ids_under(self, root: str) -> list[str]:
         """Ids of the articles ingested from one folder."""
-        with self._lock:
-            return [r[0] for r in self._db.execute(
+        with self._reading() as db:
+            return [r[0] for r in db.execute(
                 "SELECT id FROM articles WHERE root = ? ORDER BY id", (root,))]
 
     def article_ids_from_file(self, path: str) -> list[str]:
         """Ids of the articles a file gave."""
-        with self._lock:
-            return [r[0] for r in self._db.execute(
+        with self._reading() as db:
+            return [r[0] for r in db.execute(
                 "SELECT id FROM articles WHERE file = ? ORDER BY id", (path,))]
 
     def article(self, article_id: str) -> StoredArticle | None:
@@ -172,10 +235,10 @@ class Catalog:
     def articles(self, ids: Sequence[str]) -> dict[str, StoredArticle]:
         """Articles by id, with their text."""
         out: dict[str, StoredArticle] = {}
-        with self._lock:
+        with self._reading() as db:
             for batch in _batches(list(ids)):
                 marks = ",".join("?" * len(batch))
-                for row in self._db.execute(
+                for row in db.execute(
                         "SELECT id, text, title, outlet, author, date, url, file, root, fingerprint"
                         f" FROM articles WHERE id IN ({marks})", batch):
                     out[row[0]] = StoredArticle(Article(*row[:7]), row[7], row[8], row[9])
@@ -183,17 +246,17 @@ class Catalog:
 
     def list_articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first, then by id."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT id, title, outlet, author, date, url, chunks FROM articles "
                 "ORDER BY date DESC, id").fetchall()
         return [ArticleInfo(*row) for row in rows]
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks) in the catalog."""
-        with self._lock:
-            articles = self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-            chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        with self._reading() as db:
+            articles = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+            chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return int(articles), int(chunks)
 
     def matching_article_rids(
@@ -201,8 +264,8 @@ class Catalog:
     ) -> list[int]:
         """Row ids of the articles that pass a filter (the same test the vector store applies)."""
         clauses, params = _filter_sql(outlets, since, until, sources)
-        with self._lock:
-            return [r[0] for r in self._db.execute(
+        with self._reading() as db:
+            return [r[0] for r in db.execute(
                 f"SELECT rid FROM articles WHERE {clauses}", params)]
 
     # -- writing ------------------------------------------------------------------------
@@ -215,6 +278,7 @@ class Catalog:
         old: list[str] = []
         if row:
             old = [r[0] for r in db.execute("SELECT id FROM chunks WHERE article = ?", (row[0],))]
+            self._log(db, int(row[0]), added=False)
             db.execute("DELETE FROM chunks WHERE article = ?", (row[0],))
             db.execute(
                 "UPDATE articles SET file=?, root=?, title=?, outlet=?, outlet_key=?, author=?, "
@@ -232,6 +296,7 @@ class Catalog:
         db.executemany(
             "INSERT INTO chunks (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
             [(c.id, rid, c.ordinal, c.start, c.end) for c in chunks])
+        self._log(db, rid, added=True)
         new = {c.id for c in chunks}
         return [cid for cid in old if cid not in new]
 
@@ -253,10 +318,50 @@ class Catalog:
             if not row:
                 continue
             removed += [r[0] for r in db.execute("SELECT id FROM chunks WHERE article = ?", (row[0],))]
+            self._log(db, int(row[0]), added=False)
             db.execute("DELETE FROM chunks WHERE article = ?", (row[0],))
             db.execute("DELETE FROM articles WHERE rid = ?", (row[0],))
             db.execute("DELETE FROM files WHERE path = ?", (row[1],))
         return removed
+
+    def _log(self, db: sqlite3.Connection, article_rid: int, *, added: bool) -> None:
+        """Log an article's chunks as added or removed in the generation being written."""
+        db.execute(
+            "INSERT INTO changes (generation, chunk, article, id, added) "
+            "SELECT ?, rid, article, id, ? FROM chunks WHERE article = ?",
+            (self._next_generation, int(added), article_rid))
+
+    def changes_since(self, generation: int) -> list[tuple[int, int, str, bool]] | None:
+        """(chunk rid, article rid, chunk id, added) for every chunk added or removed after
+        `generation`, in order; None when the log no longer reaches back that far."""
+        with self._reading() as db:
+            start = db.execute("SELECT value FROM meta WHERE key = 'changes_from'").fetchone()
+            if start is not None and int(start[0]) > generation:
+                return None
+            return [(rid, article, cid, bool(added)) for rid, article, cid, added in db.execute(
+                "SELECT chunk, article, id, added FROM changes WHERE generation > ? "
+                "ORDER BY generation, rowid", (generation,))]
+
+    def changes_count_since(self, generation: int) -> int:
+        """How many chunks the log has added or removed after `generation`."""
+        with self._reading() as db:
+            return int(db.execute("SELECT COUNT(*) FROM changes WHERE generation > ?",
+                                  (generation,)).fetchone()[0])
+
+    def trim_changes(self, generation: int) -> None:
+        """Forget the log up to `generation` (a keyword index saved at it needs none of it)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM changes WHERE generation <= ?", (generation,))
+                self._db.execute(
+                    "INSERT INTO meta VALUES ('changes_from', ?) ON CONFLICT(key) DO UPDATE SET "
+                    "value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                    (str(generation),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     # -- chunks -------------------------------------------------------------------------
     def chunk_rows_by_id(self, ids: Sequence[str]) -> dict[str, ChunkRow]:
@@ -269,10 +374,10 @@ class Catalog:
 
     def _chunk_rows(self, column: str, values: list[str] | list[int]) -> list[ChunkRow]:
         out: list[ChunkRow] = []
-        with self._lock:
+        with self._reading() as db:
             for batch in _batches(values):
                 marks = ",".join("?" * len(batch))
-                out += [ChunkRow(*row) for row in self._db.execute(
+                out += [ChunkRow(*row) for row in db.execute(
                     "SELECT c.rid, c.id, c.article, a.id, c.start, c.end FROM chunks c "
                     f"JOIN articles a ON a.rid = c.article WHERE {column} IN ({marks})", batch)]
         return out
@@ -281,14 +386,14 @@ class Catalog:
         """(chunk rid, article rid, chunk id, chunk text) for every chunk, article by article."""
         last = -1
         while True:
-            with self._lock:
-                articles = self._db.execute(
+            with self._reading() as db:
+                articles = db.execute(
                     "SELECT rid, text FROM articles WHERE rid > ? ORDER BY rid LIMIT ?",
                     (last, page)).fetchall()
                 if not articles:
                     return
                 last = articles[-1][0]
-                chunks = self._db.execute(
+                chunks = db.execute(
                     "SELECT rid, article, id, start, end FROM chunks WHERE article BETWEEN ? AND ? "
                     "ORDER BY article, ordinal", (articles[0][0], last)).fetchall()
             texts = dict(articles)
@@ -299,13 +404,13 @@ class Catalog:
         """(chunk rid, article rid, chunk id, chunk text) for the given chunks, in rid order."""
         chunks: list[tuple[int, int, str, int, int]] = []
         texts: dict[int, str] = {}
-        with self._lock:
+        with self._reading() as db:
             for batch in _batches(sorted(rids)):
-                chunks += self._db.execute(
+                chunks += db.execute(
                     "SELECT rid, article, id, start, end FROM chunks "
                     f"WHERE rid IN ({','.join('?' * len(batch))}) ORDER BY rid", batch).fetchall()
             for batch in _batches(sorted({c[1] for c in chunks})):
-                texts.update(self._db.execute(
+                texts.update(db.execute(
                     f"SELECT rid, text FROM articles WHERE rid IN ({','.join('?' * len(batch))})",
                     batch).fetchall())
         return [(rid, article, cid, texts[article][start:end])
@@ -313,13 +418,13 @@ class Catalog:
 
     def chunk_keys(self) -> list[tuple[int, int, str]]:
         """(chunk rid, article rid, chunk id) for every chunk: what the keyword index must hold."""
-        with self._lock:
-            return self._db.execute("SELECT rid, article, id FROM chunks").fetchall()
+        with self._reading() as db:
+            return db.execute("SELECT rid, article, id FROM chunks").fetchall()
 
     def all_chunk_ids(self) -> set[str]:
         """Every chunk id in the catalog."""
-        with self._lock:
-            return {r[0] for r in self._db.execute("SELECT id FROM chunks")}
+        with self._reading() as db:
+            return {r[0] for r in db.execute("SELECT id FROM chunks")}
 
 
 def _filter_sql(

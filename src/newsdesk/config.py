@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ class Settings:
     dense_weight: float = 0.25  # weight of the dense list in the rank fusion (BM25's is 1)
     max_sentences: int = 4
     auth: str | None = None
+    chroma_url: str | None = None  # None: where the index keeps its vectors, else embedded
 
     def __post_init__(self) -> None:
         if self.embedder is not None and self.embedder not in EMBEDDERS:
@@ -44,6 +46,8 @@ class Settings:
                 raise UsageError(f"setting {name} must be at least 1")
         if self.chunk_tokens < 32:
             raise UsageError("setting chunk_tokens must be at least 32")
+        if self.chroma_url is not None:
+            object.__setattr__(self, "chroma_url", normalise_chroma_url(self.chroma_url))
 
     @classmethod
     def from_env(
@@ -62,6 +66,8 @@ class Settings:
             values["retrieval"] = env["NEWSDESK_RETRIEVAL"]
         if env.get("NEWSDESK_AUTH"):
             values["auth"] = env["NEWSDESK_AUTH"]
+        if env.get("NEWSDESK_CHROMA_URL"):
+            values["chroma_url"] = env["NEWSDESK_CHROMA_URL"]
         if env.get("NEWSDESK_MAX_FILE_MB"):
             values["max_file_bytes"] = int(_number(env["NEWSDESK_MAX_FILE_MB"], "NEWSDESK_MAX_FILE_MB") * MB)
         if env.get("NEWSDESK_K"):
@@ -77,6 +83,22 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by evaluation's --compare)."""
         return replace(self, **changes)
+
+
+def normalise_chroma_url(url: str) -> str:
+    """A Chroma server's URL as the manifest records it: scheme://host:port."""
+    text = url.strip()
+    parsed = urllib.parse.urlsplit(text if "//" in text else f"http://{text}")
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+    except ValueError:
+        port = 0
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or not port \
+            or parsed.path.strip("/"):
+        raise UsageError(f"chroma_url {url!r} is not a Chroma server's address; use "
+                         "http://HOST:PORT (NEWSDESK_CHROMA_URL or --chroma-url)")
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+    return f"{parsed.scheme}://{host}:{port}"
 
 
 def _number(text: str, name: str) -> float:
