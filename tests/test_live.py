@@ -24,12 +24,13 @@ import synth
 QUILLON = "When will the Quillon night crossing leave Seattle?"
 
 
-def quillon_article(folder: Path, name: str = "quillon.json") -> Path:
+def quillon_article(folder: Path, name: str = "quillon.json",
+                    outlet: str = "Harbor Gazette") -> Path:
     """A made-up article from an outlet no other article has."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_text(json.dumps({
-        "title": "Quillon ferry adds a night crossing", "publisher": "Harbor Gazette",
+        "title": "Quillon ferry adds a night crossing", "publisher": outlet,
         "date": "2024-03-05", "author": "Ana Ortiz",
         "text": "The Quillon Ferry Company will add a night crossing to Bainbridge Island in "
                 "May, its owner Mara Quillon said on Tuesday.\n\nThe Quillon night crossing "
@@ -37,58 +38,46 @@ def quillon_article(folder: Path, name: str = "quillon.json") -> Path:
     return path
 
 
-def serve(index: Path, tmp: Path, chroma_url: str | None = None) -> tuple[subprocess.Popen[str], str]:
-    """A real `newsdesk serve` on the index; (process, URL)."""
+def serve(index: Path, tmp: Path) -> tuple[subprocess.Popen[str], str]:
+    """A real `newsdesk serve` on the index (wherever it keeps its vectors); (process, URL)."""
     port = free_port()
     env = server_env(tmp)
-    if chroma_url:
-        env["NEWSDESK_CHROMA_URL"] = chroma_url
     process = newsdesk("serve", "--index-dir", str(index), "--port", str(port), cwd=tmp, env=env)
     url = f"http://127.0.0.1:{port}/"
     wait_for_http(url, process)
     return process, url
 
 
-def test_a_served_chat_answers_from_an_article_another_process_ingested(
+def test_a_served_chat_answers_from_what_other_processes_add(
         store: str | None, tmp_path: Path) -> None:
     index = tmp_path / "index"
-    env = {"NEWSDESK_CHROMA_URL": store} if store else {}
-    assert run_cli("ingest", str(CORPUS), "--index-dir", str(index), env=env).returncode == 0
+    with Desk.open(settings=settings_for(index, chroma_url=store), create=True) as desk:
+        desk.ingest([CORPUS])
     process, url = serve(index, tmp_path)
     try:
         client = Client(url, verbose=False)
-        only_harbor = {"outlets": ["Harbor Gazette"]}
-        before = client.predict(QUILLON, [], only_harbor, api_name="/ask")
+        harbor, quay = {"outlets": ["Harbor Gazette"]}, {"outlets": ["Quay Courier"]}
+        before = client.predict(QUILLON, [], harbor, api_name="/ask")
         assert before["refused"] and before["citations"] == []
         added = run_cli("ingest", str(quillon_article(tmp_path / "new")), "--index-dir", str(index))
         assert added.returncode == 0, added.stderr
-        after = client.predict(QUILLON, [], only_harbor, api_name="/ask")  # the next question
+        after = client.predict(QUILLON, [], harbor, api_name="/ask")  # the next question
         assert not after["refused"], after
         assert {c["source"] for c in after["citations"]} == {"quillon.json"}
-        assert "Quillon" in after["text"]
-    finally:
-        output = stop(process)
-    assert "Traceback" not in output and "Error finding id" not in output
-
-
-def test_an_upload_in_one_chat_server_is_seen_by_another(tmp_path: Path) -> None:
-    index = tmp_path / "index"
-    assert run_cli("ingest", str(CORPUS), "--index-dir", str(index)).returncode == 0
-    process, url = serve(index, tmp_path)  # the other chat server
-    try:
-        with Desk.open(settings=settings_for(index)) as desk:  # this one, serving uploads
-            handlers = Handlers(desk)
-            report = handlers.add_files([str(quillon_article(tmp_path / "up"))], "")[0]
-            assert "quillon.json" in report
-            with desk.archive.writing():  # while this server writes, nobody else may
+        with Desk.open(settings=settings_for(index)) as other:  # a second chat server
+            report = Handlers(other).add_files([str(quillon_article(
+                tmp_path / "up", "quay.json", outlet="Quay Courier"))], "")[0]
+            assert "quay.json" in report
+            with other.archive.writing():  # while it writes, nobody else may
                 busy = run_cli("ingest", str(CORPUS), "--index-dir", str(index))
             assert busy.returncode == 1 and busy.stderr.count("\n") == 1
             assert f"is being written by newsdesk process {os.getpid()}" in busy.stderr
-        answer = Client(url, verbose=False).predict(
-            QUILLON, [], {"outlets": ["Harbor Gazette"]}, api_name="/ask")
-        assert {c["source"] for c in answer["citations"]} == {"quillon.json"}
+        uploaded = client.predict(QUILLON, [], quay, api_name="/ask")
+        assert {p["source"] for p in uploaded["retrieved"]} == {"quay.json"}
+        assert "quay.json" in {c["source"] for c in uploaded["citations"]}
     finally:
-        stop(process)
+        output = stop(process)
+    assert "Traceback" not in output and "Error finding id" not in output
 
 
 def test_readers_never_see_a_half_written_archive_and_never_error(tmp_path: Path) -> None:
@@ -97,7 +86,8 @@ def test_readers_never_see_a_half_written_archive_and_never_error(tmp_path: Path
     synth.build(more / "wire", 60, chunks=4, seed=3)  # ids wire/000000_synthetic.txt, ...
     quillon_article(more, "zz-quillon.json")  # written last
     index = tmp_path / "index"
-    assert run_cli("ingest", str(base), "--index-dir", str(index)).returncode == 0
+    with Desk.open(settings=settings_for(index), create=True) as desk:
+        desk.ingest([base])
     with Desk.open(settings=settings_for(index)) as reader:
         exe = Path(sys.executable).with_name("newsdesk")
         writer = subprocess.Popen([str(exe), "ingest", str(more), "--index-dir", str(index)],
@@ -109,7 +99,7 @@ def test_readers_never_see_a_half_written_archive_and_never_error(tmp_path: Path
             while writer.poll() is None:
                 try:
                     seen.append(_one_consistent_look(reader))
-                except BaseException as exc:  # noqa: BLE001  the test reports every one
+                except BaseException as exc:  # every one is reported below
                     errors.append(exc)
 
         threads = [threading.Thread(target=ask_while_it_writes) for _ in range(2)]
