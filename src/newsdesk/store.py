@@ -101,14 +101,16 @@ def _reaching(url: str) -> Iterator[None]:
         raise StoreUnavailableError(
             f"the Chroma server at {url} cannot be reached ({type(exc).__name__}: {exc}); start "
             "it (`chroma run --path DIR --host HOST --port PORT`) or set NEWSDESK_CHROMA_URL "
-            "(--chroma-url) to where it runs. Nothing in the index folder was changed by this.") from exc
+            "(--chroma-url) to where it runs. Nothing in the index is lost: run the command again "
+            "once the server answers.") from exc
     except ValueError as exc:
         if "Could not connect" not in str(exc):
             raise
         raise StoreUnavailableError(
             f"the Chroma server at {url} cannot be reached (nothing answers there); start it "
             "(`chroma run --path DIR --host HOST --port PORT`) or set NEWSDESK_CHROMA_URL "
-            "(--chroma-url) to where it runs. Nothing in the index folder was changed by this.") from exc
+            "(--chroma-url) to where it runs. Nothing in the index is lost: run the command again "
+            "once the server answers.") from exc
 
 
 def _settings() -> Any:
