@@ -115,19 +115,21 @@ def ingest(archive: Path, settings: Settings) -> dict[str, Any]:
     samples: list[tuple[float, int]] = []
     peak = 0.0
     started = time.perf_counter()
-    process = subprocess.Popen([str(BIN / "newsdesk"), "ingest", str(archive), "--json"],
-                               env=_env(settings), stdout=subprocess.PIPE, text=True)
-    while process.poll() is None:
-        time.sleep(5)
-        try:
-            peak = max(peak, memory_mb(process.pid)[0])
-            with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
-                count = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-            samples.append((time.perf_counter() - started, int(count)))
-        except (OSError, sqlite3.Error, KeyError):
-            pass  # not started yet, or just finished
-    seconds = time.perf_counter() - started
-    summary = json.loads(process.stdout.read() if process.stdout else "{}")
+    with tempfile.TemporaryFile("w+") as out:  # a pipe would fill up with 100,000 ids
+        process = subprocess.Popen([str(BIN / "newsdesk"), "ingest", str(archive), "--json"],
+                                   env=_env(settings), stdout=out, text=True)
+        while process.poll() is None:
+            time.sleep(2)
+            try:
+                peak = max(peak, memory_mb(process.pid)[0])
+                with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
+                    count = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+                samples.append((time.perf_counter() - started, int(count)))
+            except (OSError, sqlite3.Error, KeyError):
+                pass  # not started yet, or just finished
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        summary = json.loads(out.read() or "{}")
     chunks = samples[-1][1] if samples else 0
     written = next((t for t, c in samples if c == chunks), seconds)
     quarters = []
@@ -289,13 +291,18 @@ def main() -> None:
         for n in args.articles:
             archive = work / f"archive-{n}"
             t = time.perf_counter()
-            source = varied.build(archive, n, args.chunks_per_article)
+            made = work / f"archive-{n}.source"  # --keep keeps the archive for the next run
+            if not made.exists():
+                shutil.rmtree(archive, ignore_errors=True)
+                made.write_text(varied.build(archive, n, args.chunks_per_article))
+            source = made.read_text()
             print(f"generated {n:,} articles from {source} in {time.perf_counter() - t:.0f} s "
                   f"({disk_mb(archive):,.0f} MB); {len(questions)} questions", flush=True)
             for store in args.stores:
                 report(n, measure(archive, store, work, questions, args.keep))
             if not args.keep:
                 shutil.rmtree(archive, ignore_errors=True)
+                made.unlink()
     finally:
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)

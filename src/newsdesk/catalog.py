@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsdesk.database import Database
 from newsdesk.types import Article, ArticleInfo, Chunk
 
 _SCHEMA = """
@@ -88,66 +88,31 @@ class FileRecord:
 
 
 class Catalog:
-    """SQLite tables for files, articles and chunks; one lock serialises access across threads."""
+    """SQLite tables for files, articles and chunks (database.py: shared by threads and
+    processes, with per-thread snapshots)."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.RLock()
-        self._local = threading.local()  # this thread's snapshot connection, while it has one
-        self._snapshots: list[sqlite3.Connection] = []
+        self._db = Database(path)
         self._next_generation = 0
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            logged = self._db.execute(
+        with self._db.writing() as db:
+            logged = db.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = 'changes'").fetchone() is not None
-            had_articles = self._db.execute(
+            had_articles = db.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone() is not None
-            self._db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA)
             if had_articles and not logged:  # made before the change log: it starts now
                 self.set_meta("changes_from", str(self.generation))
 
     def close(self) -> None:
         """Close the database connections."""
-        with self._lock:
-            for db in self._snapshots:
-                db.close()
-            self._snapshots.clear()
-            self._db.close()
+        self._db.close()
 
     @contextmanager
     def snapshot(self) -> Iterator[int]:
         """Until the block ends, this thread's reads see the catalog as it was committed when
         it began (whatever other threads and processes write meanwhile); yields its generation."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None:  # already in one
+        with self._db.snapshot() as db:
             yield self._generation(db)
-            return
-        pool: list[sqlite3.Connection] = getattr(self._local, "pool", [])
-        if not pool:
-            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            with self._lock:
-                self._snapshots.append(db)
-            self._local.pool = pool = [db]
-        db = pool[0]
-        db.execute("BEGIN")
-        try:
-            self._local.db = db
-            yield self._generation(db)  # the first read fixes what the snapshot sees
-        finally:
-            self._local.db = None
-            db.execute("COMMIT")
-
-    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
-        """The connection a read goes to: this thread's snapshot, else the shared one."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        return nullcontext(db) if db is not None else self._shared()
-
-    @contextmanager
-    def _shared(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._db
 
     @staticmethod
     def _generation(db: sqlite3.Connection) -> int:
@@ -157,57 +122,50 @@ class Catalog:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; the generation counter moves with every committed change."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._next_generation = self._generation(self._db) + 1
-                yield self._db
-                self._db.execute(
-                    "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
-                    "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._db.transaction() as db:
+            self._next_generation = self._generation(db) + 1
+            yield db
+            db.execute("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
+                       "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
         """A value from the meta table."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else default
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a value in the meta table (its own small transaction)."""
-        with self._lock:
-            self._db.execute(
+        with self._db.writing() as db:
+            db.execute(
                 "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value))
 
     @property
     def generation(self) -> int:
         """Counts committed changes; the keyword index records the one it was built from."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             return self._generation(db)
 
     # -- files --------------------------------------------------------------------------
     def file_record(self, path: str) -> FileRecord | None:
         """What the file produced when it was last ingested whole."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             row = db.execute(
                 "SELECT fingerprint, articles FROM files WHERE path = ?", (path,)).fetchone()
         return FileRecord(row[0], tuple(json.loads(row[1]))) if row else None
 
     def forget_file(self, path: str) -> None:
         """Drop a file's record so that its next ingest parses it again."""
-        with self._lock:
-            self._db.execute("DELETE FROM files WHERE path = ?", (path,))
+        with self._db.writing() as db:
+            db.execute("DELETE FROM files WHERE path = ?", (path,))
 
     # -- articles -----------------------------------------------------------------------
     def article_states(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """For each known id: (fingerprint, file it came from)."""
         out: dict[str, tuple[str, str]] = {}
-        with self._reading() as db:
+        with self._db.reading() as db:
             for batch in _batches(list(ids)):
                 marks = ",".join("?" * len(batch))
                 for aid, fp, file in db.execute(
@@ -217,13 +175,13 @@ class Catalog:
 
     def article_ids_under(self, root: str) -> list[str]:
         """Ids of the articles ingested from one folder."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             return [r[0] for r in db.execute(
                 "SELECT id FROM articles WHERE root = ? ORDER BY id", (root,))]
 
     def article_ids_from_file(self, path: str) -> list[str]:
         """Ids of the articles a file gave."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             return [r[0] for r in db.execute(
                 "SELECT id FROM articles WHERE file = ? ORDER BY id", (path,))]
 
@@ -235,7 +193,7 @@ class Catalog:
     def articles(self, ids: Sequence[str]) -> dict[str, StoredArticle]:
         """Articles by id, with their text."""
         out: dict[str, StoredArticle] = {}
-        with self._reading() as db:
+        with self._db.reading() as db:
             for batch in _batches(list(ids)):
                 marks = ",".join("?" * len(batch))
                 for row in db.execute(
@@ -246,7 +204,7 @@ class Catalog:
 
     def list_articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first, then by id."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             rows = db.execute(
                 "SELECT id, title, outlet, author, date, url, chunks FROM articles "
                 "ORDER BY date DESC, id").fetchall()
@@ -254,7 +212,7 @@ class Catalog:
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks) in the catalog."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             articles = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
             chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return int(articles), int(chunks)
@@ -264,7 +222,7 @@ class Catalog:
     ) -> list[int]:
         """Row ids of the articles that pass a filter (the same test the vector store applies)."""
         clauses, params = _filter_sql(outlets, since, until, sources)
-        with self._reading() as db:
+        with self._db.reading() as db:
             return [r[0] for r in db.execute(
                 f"SELECT rid FROM articles WHERE {clauses}", params)]
 
@@ -334,7 +292,7 @@ class Catalog:
     def changes_since(self, generation: int) -> list[tuple[int, int, str, bool]] | None:
         """(chunk rid, article rid, chunk id, added) for every chunk added or removed after
         `generation`, in order; None when the log no longer reaches back that far."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             start = db.execute("SELECT value FROM meta WHERE key = 'changes_from'").fetchone()
             if start is not None and int(start[0]) > generation:
                 return None
@@ -344,24 +302,17 @@ class Catalog:
 
     def changes_count_since(self, generation: int) -> int:
         """How many chunks the log has added or removed after `generation`."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             return int(db.execute("SELECT COUNT(*) FROM changes WHERE generation > ?",
                                   (generation,)).fetchone()[0])
 
     def trim_changes(self, generation: int) -> None:
         """Forget the log up to `generation` (a keyword index saved at it needs none of it)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM changes WHERE generation <= ?", (generation,))
-                self._db.execute(
-                    "INSERT INTO meta VALUES ('changes_from', ?) ON CONFLICT(key) DO UPDATE SET "
-                    "value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
-                    (str(generation),))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM changes WHERE generation <= ?", (generation,))
+            db.execute("INSERT INTO meta VALUES ('changes_from', ?) ON CONFLICT(key) DO UPDATE SET "
+                       "value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                       (str(generation),))
 
     # -- chunks -------------------------------------------------------------------------
     def chunk_rows_by_id(self, ids: Sequence[str]) -> dict[str, ChunkRow]:
@@ -374,7 +325,7 @@ class Catalog:
 
     def _chunk_rows(self, column: str, values: list[str] | list[int]) -> list[ChunkRow]:
         out: list[ChunkRow] = []
-        with self._reading() as db:
+        with self._db.reading() as db:
             for batch in _batches(values):
                 marks = ",".join("?" * len(batch))
                 out += [ChunkRow(*row) for row in db.execute(
@@ -386,7 +337,7 @@ class Catalog:
         """(chunk rid, article rid, chunk id, chunk text) for every chunk, article by article."""
         last = -1
         while True:
-            with self._reading() as db:
+            with self._db.reading() as db:
                 articles = db.execute(
                     "SELECT rid, text FROM articles WHERE rid > ? ORDER BY rid LIMIT ?",
                     (last, page)).fetchall()
@@ -404,7 +355,7 @@ class Catalog:
         """(chunk rid, article rid, chunk id, chunk text) for the given chunks, in rid order."""
         chunks: list[tuple[int, int, str, int, int]] = []
         texts: dict[int, str] = {}
-        with self._reading() as db:
+        with self._db.reading() as db:
             for batch in _batches(sorted(rids)):
                 chunks += db.execute(
                     "SELECT rid, article, id, start, end FROM chunks "
@@ -418,12 +369,12 @@ class Catalog:
 
     def chunk_keys(self) -> list[tuple[int, int, str]]:
         """(chunk rid, article rid, chunk id) for every chunk: what the keyword index must hold."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             return db.execute("SELECT rid, article, id FROM chunks").fetchall()
 
     def all_chunk_ids(self) -> set[str]:
         """Every chunk id in the catalog."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             return {r[0] for r in db.execute("SELECT id FROM chunks")}
 
 
