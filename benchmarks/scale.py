@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -93,6 +94,17 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def disk_mb(*paths: Path) -> float:
     total = 0
     for path in paths:
@@ -113,8 +125,8 @@ def ingest(archive: Path, settings: Settings) -> dict[str, Any]:
 
     catalog = settings.index_dir / "catalog.sqlite"
     samples: list[tuple[float, int]] = []
-    peak = 0.0
-    started = time.perf_counter()
+    peak = main_cpu = 0.0
+    started, cpu_before = time.perf_counter(), children_cpu_s()
     with tempfile.TemporaryFile("w+") as out:  # a pipe would fill up with 100,000 ids
         process = subprocess.Popen([str(BIN / "newsdesk"), "ingest", str(archive), "--json"],
                                    env=_env(settings), stdout=out, text=True)
@@ -122,12 +134,14 @@ def ingest(archive: Path, settings: Settings) -> dict[str, Any]:
             time.sleep(2)
             try:
                 peak = max(peak, memory_mb(process.pid)[0])
+                main_cpu = cpu_s(process.pid)
                 with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
                     count = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
                 samples.append((time.perf_counter() - started, int(count)))
             except (OSError, sqlite3.Error, KeyError):
                 pass  # not started yet, or just finished
         seconds = time.perf_counter() - started
+        total_cpu = children_cpu_s() - cpu_before
         out.seek(0)
         summary = json.loads(out.read() or "{}")
     chunks = samples[-1][1] if samples else 0
@@ -143,7 +157,8 @@ def ingest(archive: Path, settings: Settings) -> dict[str, Any]:
     return {"articles": len(summary.get("added", [])), "chunks": summary.get("chunks", chunks),
             "seconds": seconds, "chunks_per_s": summary.get("chunks", chunks) / seconds,
             "quarters": quarters, "failed": len(summary.get("failed", [])),
-            "after_last_write_s": seconds - written, "peak_mb": peak}
+            "after_last_write_s": seconds - written, "peak_mb": peak,
+            "main_cpu_s": main_cpu, "total_cpu_s": total_cpu}
 
 
 def warm(settings: Settings, questions: list[dict[str, Any]], work: Path) -> dict[str, Any]:
@@ -151,6 +166,7 @@ def warm(settings: Settings, questions: list[dict[str, Any]], work: Path) -> dic
     after another process added an article (the reader reloads what changed)."""
     asks: list[float] = []
     searches: list[float] = []
+    cpu: list[float] = []
     with Desk.open(settings=settings) as desk:
         for q in questions:
             desk.ask(q["question"], history=q.get("history"))
@@ -158,19 +174,20 @@ def warm(settings: Settings, questions: list[dict[str, Any]], work: Path) -> dic
             t = time.perf_counter()
             desk.search(q["question"], k=settings.k)
             searches.append(1000 * (time.perf_counter() - t))
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             desk.ask(q["question"], history=q.get("history"))
             asks.append(1000 * (time.perf_counter() - t))
+            cpu.append(1000 * (time.process_time() - c))
         new = work / "one-more"
         varied.build(new, 1, seed=99)
         subprocess.run([str(BIN / "newsdesk"), "ingest", str(new / "000" / "000000.txt")],
                        env=_env(settings), check=True, capture_output=True)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         desk.ask(questions[0]["question"])
-        after_write = 1000 * (time.perf_counter() - t)
+        after_write = (1000 * (time.perf_counter() - t), 1000 * (time.process_time() - c))
         shutil.rmtree(new)
     return {"ask": percentiles(asks), "retrieve": percentiles(searches), "n": len(asks),
-            "after_write_ms": after_write}
+            "ask_cpu": percentiles(cpu), "after_write_ms": after_write}
 
 
 def cold(settings: Settings, runs: int = 3) -> float:
@@ -259,13 +276,17 @@ def report(n: int, r: dict[str, Any]) -> None:
         f"  ingest              {r['chunks_per_s']:,.0f} chunks/s ({r['seconds']:,.0f} s; per "
         f"quarter of the writes {quarters} chunks/s; {r['after_last_write_s']:.0f} s after the "
         f"last write; peak {r['peak_mb']:,.0f} MB; {r['failed']} failed)",
+        f"  ingest CPU          {r['main_cpu_s']:,.0f} s in the ingesting process "
+        f"({r['chunks'] / max(r['main_cpu_s'], 1e-9):,.0f} chunks per CPU-second), "
+        f"{r['total_cpu_s']:,.0f} s with its helpers",
         f"  index on disk       {r['disk_mb']:,.0f} MB{server}",
         f"  warm Desk.ask       p50 {ask[0]:.1f} ms   p95 {ask[1]:.1f} ms   "
-        f"({r['warm']['n']} questions)",
+        f"({r['warm']['n']} questions; CPU p50 {r['warm']['ask_cpu'][0]:.1f} ms, "
+        f"p95 {r['warm']['ask_cpu'][1]:.1f} ms)",
         f"  retrieval alone     p50 {retrieve[0]:.1f} ms   p95 {retrieve[1]:.1f} ms   "
         f"({100 * retrieve[0] / ask[0]:.0f} % of the ask at p50)",
         f"  first ask after another process added an article  "
-        f"{r['warm']['after_write_ms']:,.0f} ms",
+        f"{r['warm']['after_write_ms'][0]:,.0f} ms (CPU {r['warm']['after_write_ms'][1]:,.0f} ms)",
         f"  cold `newsdesk ask` {r['cold_s']:.2f} s",
         f"  serve memory        peak {r['serve_mb'][0]:,.0f} MB, now {r['serve_mb'][1]:,.0f} MB "
         "(after answering the list once)",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BENCHMARKS, CORPUS, ChromaServer, free_port, run_cli, settings_for
+from conftest import BENCHMARKS, CORPUS, DATA, ChromaServer, free_port, run_cli, settings_for
 from newsdesk import Desk, IndexBusyError, IndexMismatchError
 from newsdesk.errors import StoreUnavailableError
 
@@ -186,3 +186,18 @@ def test_the_library_raises_the_domain_errors(chroma_server: str, tmp_path: Path
         desk.ingest([CORPUS / "000_ca56b235a267ddf0.txt"])
     with pytest.raises(IndexMismatchError, match="own folder"):
         Desk.open(settings=settings_for(tmp_path / "z", chroma_url=chroma_server))
+
+
+def test_evaluation_runs_on_the_server_and_leaves_no_collections(
+        chroma_server: str, tmp_path: Path) -> None:
+    import chromadb
+
+    port = int(chroma_server.rsplit(":", 1)[1])
+    server = chromadb.HttpClient(host="127.0.0.1", port=port)
+    before = {c.name for c in server.list_collections()}
+    done = run_cli("eval", str(DATA / "questions.jsonl"), "--corpus", str(CORPUS), "--out",
+                   str(tmp_path / "run"), "--json", "--chroma-url", chroma_server,
+                   "--fail-under", "correct=0.9", "refusal=0.9", "faithfulness=1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["questions"] == 61
+    assert {c.name for c in server.list_collections()} == before
