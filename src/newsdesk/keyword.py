@@ -170,26 +170,29 @@ class KeywordIndex:
     def build(cls, rows: Iterable[tuple[int, int, str, str]], generation: int,
               known: Mapping[str, str] | None = None) -> KeywordIndex:
         """Index (chunk rid, article rid, chunk id, text) rows; `known` maps chunk ids to their
-        tokens already computed (space-joined), which saves tokenizing them again."""
-        bm25s = _bm25s()
+        tokens already computed (space-joined), which saves tokenizing them again.
 
+        Each chunk's tokens become vocabulary ids as it is read, which bm25s indexes as they
+        are: the texts and token strings of a million chunks never sit in memory at once."""
+        bm25s = _bm25s()
+        known = known or {}
         chunk_rids: list[int] = []
         article_rids: list[int] = []
         keys: list[int] = []
-        ids: list[str] = []
-        texts: list[str] = []
+        vocabulary: dict[str, int] = {}
+        documents: list[list[int]] = []
         for chunk_rid, article_rid, chunk_id, text in rows:
             chunk_rids.append(chunk_rid)
             article_rids.append(article_rid)
             keys.append(chunk_key(chunk_rid, chunk_id))
-            ids.append(chunk_id)
-            texts.append(text)
-        tokens = [joined.split() for joined in _tokens_of(ids, texts, known or {})]
+            joined = known.get(chunk_id)
+            terms = joined.split() if joined is not None else tokenize([text])[0]
+            documents.append([vocabulary.setdefault(t, len(vocabulary)) for t in terms])
         retriever = None
-        if tokens:
+        if documents:
             retriever = bm25s.BM25()
-            retriever.index(tokens, show_progress=False)
-        avgdl = sum(map(len, tokens)) / len(tokens) if tokens else 1.0
+            retriever.index((documents, vocabulary), show_progress=False)
+        avgdl = sum(map(len, documents)) / len(documents) if documents else 1.0
         return cls(retriever, np.asarray(chunk_rids, dtype=np.int64),
                    np.asarray(article_rids, dtype=np.int64), np.asarray(keys, dtype=np.int64),
                    generation, avgdl=max(avgdl, 1.0), main_id=uuid.uuid4().hex)
