@@ -1,11 +1,17 @@
-"""Real fixtures: the sample corpus, real Chroma indexes in tmp_path, the real embedder."""
+"""Real fixtures: the sample corpus, real Chroma indexes in tmp_path (embedded, or in a real
+`chroma run` server), the real embedder."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +127,72 @@ def smollm2_file() -> Path | None:
         return None
     found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
     return found[0] if found else None
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ChromaServer:
+    """A real `chroma run` (shipped with chromadb) on a loopback port, stopped by its pid."""
+
+    def __init__(self, path: Path, port: int | None = None) -> None:
+        self.path = path
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start it and wait for its heartbeat."""
+        exe = Path(sys.executable).with_name("chroma")
+        log = open(self.path.with_suffix(".log"), "ab")  # noqa: SIM115  kept by the process
+        self.process = subprocess.Popen(
+            [str(exe), "run", "--path", str(self.path), "--host", "127.0.0.1",
+             "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"chroma run exited with {self.process.returncode}: "
+                            + self.path.with_suffix(".log").read_text(errors="replace")[-2000:])
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"chroma run gave no heartbeat at {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Stop it by its pid (SIGTERM, then SIGKILL)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real Chroma server for the whole session; its URL."""
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request: pytest.FixtureRequest) -> str | None:
+    """Run a test once with the vectors in the index folder and once in the Chroma server:
+    the chroma_url to use (None: embedded)."""
+    if request.param == "embedded":
+        return None
+    url: str = request.getfixturevalue("chroma_server")
+    return url

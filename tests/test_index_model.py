@@ -331,10 +331,7 @@ class IndexModel(RuleBasedStateMachine):
         assert len(chunk_ids) == sum(v.paragraphs for v in model.values())
         assert archive.vectors.ids() == chunk_ids and archive.vectors.count() == len(chunk_ids)
         keyword = archive.keyword()
-        live = set(keyword.keys.tolist()) - set(keyword.keys[keyword.dead].tolist())
-        if keyword.delta is not None:
-            live |= set(keyword.delta.keys.tolist())
-        assert live == {chunk_key(rid, cid) for rid, _, cid in archive.catalog.chunk_keys()}
+        assert keyword.held_keys() == {chunk_key(rid, cid) for rid, _, cid in archive.catalog.chunk_keys()}
         assert keyword.documents == len(chunk_ids)
 
     @invariant()

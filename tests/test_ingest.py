@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -138,8 +139,13 @@ def test_a_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
 def test_one_writer_per_index(open_desk, index_dir: Path, corpus: Path) -> None:
     desk = open_desk()
     desk.ingest([corpus / "000_ca56b235a267ddf0.txt"])
-    with pytest.raises(IndexBusyError, match="being written"):
-        Archive.open(index_dir, None, 256, create=True)
+    other = open_desk()  # the lock is held while writing, not while open
+    with desk.archive.writing():
+        with pytest.raises(IndexBusyError, match=rf"being written by newsdesk process {os.getpid()}"):
+            Archive.open(index_dir, None, 256, create=True)
+        with pytest.raises(IndexBusyError, match="being written"):
+            other.ingest([corpus])
+    assert len(other.ingest([corpus]).added) == 4
 
 
 def test_the_keyword_index_follows_every_change(open_desk, corpus: Path) -> None:
@@ -182,7 +188,8 @@ def test_vectors_left_by_an_interrupted_write_are_removed(index_dir: Path, corpu
         desk.archive.vectors.upsert(["ghost.txt#0:000000000000"], np.ones((1, 256), np.float32),
                                     [{"article": "ghost.txt", "outlet": "", "date": 0}])
     with Desk.open(settings=settings_for(index_dir)) as desk:
-        desk.archive.acquire_write()  # the next writer repairs
+        with desk.archive.writing():  # the next writer repairs
+            pass
         assert desk.archive.vectors.ids() == expected
 
 

@@ -3,6 +3,12 @@
 Chroma holds only vectors and filter fields; the passage texts live here once per article
 (a chunk is a span of its article's text), which keeps Chroma writes at full speed and lets
 every citation point at an exact place in the article.
+
+Several processes share the file (SQLite's WAL mode: readers never wait for the writer). A
+`snapshot` makes every read of one thread see the same committed state, so that a question is
+answered from one state of the archive even while another process writes. Every committed
+chunk added or removed is logged in `changes` with its generation, so that a keyword index
+can be brought up to date by what changed rather than by reading the whole catalog.
 """
 
 from __future__ import annotations
@@ -10,14 +16,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
-from newsdesk.errors import IndexCorruptError
+from newsdesk.database import Database
 from newsdesk.types import Article, ArticleInfo, Chunk
 
 _SCHEMA = """
@@ -36,6 +40,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article INTEGER NOT NULL,
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article);
+CREATE TABLE IF NOT EXISTS changes (
+    generation INTEGER NOT NULL, chunk INTEGER NOT NULL, article INTEGER NOT NULL,
+    id TEXT NOT NULL, added INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_generation ON changes(generation);
 """
 
 
@@ -79,131 +87,106 @@ class FileRecord:
     articles: tuple[str, ...]
 
 
-_DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
-
-
-def damaged(path: Path, exc: BaseException) -> IndexCorruptError:
-    """The error for a catalog file SQLite cannot read, saying how to repair the index."""
-    index = path.parent
-    return IndexCorruptError(
-        f"the catalog {path} is damaged ({exc}); run `newsdesk check --repair --index-dir "
-        f"{index}` to keep what it still holds, or `newsdesk ingest --rebuild --index-dir {index} "
-        "PATH...` to rebuild the index from your files")
-
-
-def is_damage(exc: BaseException) -> bool:
-    """Whether an SQLite error says the database file itself is damaged."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.DatabaseError) and code is not None and code & 0xFF in _DAMAGED
-
-
-class _Guard:
-    """The catalog's lock (re-entrant); a damaged database file met under it becomes an
-    IndexCorruptError that says how to repair, wherever in the catalog it is met."""
-
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.RLock()
-        self._path = path
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._lock.release()
-        if exc is not None and is_damage(exc):
-            raise damaged(self._path, exc) from exc
-
-
 class Catalog:
-    """SQLite tables for files, articles and chunks; one lock serialises access across threads."""
+    """SQLite tables for files, articles and chunks (database.py: shared by threads and
+    processes, with per-thread snapshots)."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = _Guard(path)
+        self._db = Database(path)
+        self._next_generation = 0
         try:
-            with self._lock:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
+            with self._db.writing() as db:
+                logged = db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'changes'").fetchone() is not None
+                had_articles = db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone() is not None
+                db.executescript(_SCHEMA)
+                if had_articles and not logged:  # made before the change log: it starts now
+                    self.set_meta("changes_from", str(self.generation))
         except BaseException:
             self._db.close()
             raise
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._db.close()
+        """Close the database connections."""
+        self._db.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """Until the block ends, this thread's reads see the catalog as it was committed when
+        it began (whatever other threads and processes write meanwhile); yields its generation."""
+        with self._db.snapshot() as db:
+            yield self._generation(db)
+
+    @staticmethod
+    def _generation(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; the generation counter moves with every committed change."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute(
-                    "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
-                    "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._db.transaction() as db:
+            self._next_generation = self._generation(db) + 1
+            yield db
+            db.execute("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
+                       "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
         """A value from the meta table."""
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._db.reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else default
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a value in the meta table (its own small transaction)."""
-        with self._lock:
-            self._db.execute(
+        with self._db.writing() as db:
+            db.execute(
                 "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value))
 
     @property
     def generation(self) -> int:
         """Counts committed changes; the keyword index records the one it was built from."""
-        return int(self.get_meta("generation", "0"))
+        with self._db.reading() as db:
+            return self._generation(db)
 
     # -- files --------------------------------------------------------------------------
     def file_record(self, path: str) -> FileRecord | None:
         """What the file produced when it was last ingested whole."""
-        with self._lock:
-            row = self._db.execute(
+        with self._db.reading() as db:
+            row = db.execute(
                 "SELECT fingerprint, articles FROM files WHERE path = ?", (path,)).fetchone()
         return FileRecord(row[0], tuple(json.loads(row[1]))) if row else None
 
     def forget_file(self, path: str) -> None:
         """Drop a file's record so that its next ingest parses it again."""
-        with self._lock:
-            self._db.execute("DELETE FROM files WHERE path = ?", (path,))
+        with self._db.writing() as db:
+            db.execute("DELETE FROM files WHERE path = ?", (path,))
 
     # -- articles -----------------------------------------------------------------------
     def article_states(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """For each known id: (fingerprint, file it came from)."""
         out: dict[str, tuple[str, str]] = {}
-        with self._lock:
+        with self._db.reading() as db:
             for batch in _batches(list(ids)):
                 marks = ",".join("?" * len(batch))
-                for aid, fp, file in self._db.execute(
+                for aid, fp, file in db.execute(
                         f"SELECT id, fingerprint, file FROM articles WHERE id IN ({marks})", batch):
                     out[aid] = (fp, file)
         return out
 
     def article_ids_under(self, root: str) -> list[str]:
         """Ids of the articles ingested from one folder."""
-        with self._lock:
-            return [r[0] for r in self._db.execute(
+        with self._db.reading() as db:
+            return [r[0] for r in db.execute(
                 "SELECT id FROM articles WHERE root = ? ORDER BY id", (root,))]
 
     def article_ids_from_file(self, path: str) -> list[str]:
         """Ids of the articles a file gave."""
-        with self._lock:
-            return [r[0] for r in self._db.execute(
+        with self._db.reading() as db:
+            return [r[0] for r in db.execute(
                 "SELECT id FROM articles WHERE file = ? ORDER BY id", (path,))]
 
     def article(self, article_id: str) -> StoredArticle | None:
@@ -214,10 +197,10 @@ class Catalog:
     def articles(self, ids: Sequence[str]) -> dict[str, StoredArticle]:
         """Articles by id, with their text."""
         out: dict[str, StoredArticle] = {}
-        with self._lock:
+        with self._db.reading() as db:
             for batch in _batches(list(ids)):
                 marks = ",".join("?" * len(batch))
-                for row in self._db.execute(
+                for row in db.execute(
                         "SELECT id, text, title, outlet, author, date, url, language, file, root, "
                         f"fingerprint FROM articles WHERE id IN ({marks})", batch):
                     out[row[0]] = StoredArticle(Article(*row[:8]), row[8], row[9], row[10])
@@ -226,17 +209,17 @@ class Catalog:
     def list_articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first: the undated ones first, the last added on top
         (where whoever just added one looks for it), then the dated ones by date."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._db.reading() as db:
+            rows = db.execute(
                 "SELECT id, title, outlet, author, date, url, chunks, language FROM articles "
                 "ORDER BY date != '', date DESC, rid DESC").fetchall()
         return [ArticleInfo(*row) for row in rows]
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks) in the catalog."""
-        with self._lock:
-            articles = self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-            chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        with self._db.reading() as db:
+            articles = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+            chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return int(articles), int(chunks)
 
     def matching_article_rids(
@@ -245,8 +228,8 @@ class Catalog:
     ) -> list[int]:
         """Row ids of the articles that pass a filter (the same test the vector store applies)."""
         clauses, params = _filter_sql(outlets, since, until, sources, languages)
-        with self._lock:
-            return [r[0] for r in self._db.execute(
+        with self._db.reading() as db:
+            return [r[0] for r in db.execute(
                 f"SELECT rid FROM articles WHERE {clauses}", params)]
 
     # -- writing ------------------------------------------------------------------------
@@ -259,6 +242,7 @@ class Catalog:
         old: list[str] = []
         if row:
             old = [r[0] for r in db.execute("SELECT id FROM chunks WHERE article = ?", (row[0],))]
+            self._log(db, int(row[0]), added=False)
             db.execute("DELETE FROM chunks WHERE article = ?", (row[0],))
             db.execute(
                 "UPDATE articles SET file=?, root=?, title=?, outlet=?, outlet_key=?, author=?, "
@@ -276,6 +260,7 @@ class Catalog:
         db.executemany(
             "INSERT INTO chunks (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
             [(c.id, rid, c.ordinal, c.start, c.end) for c in chunks])
+        self._log(db, rid, added=True)
         new = {c.id for c in chunks}
         return [cid for cid in old if cid not in new]
 
@@ -297,10 +282,43 @@ class Catalog:
             if not row:
                 continue
             removed += [r[0] for r in db.execute("SELECT id FROM chunks WHERE article = ?", (row[0],))]
+            self._log(db, int(row[0]), added=False)
             db.execute("DELETE FROM chunks WHERE article = ?", (row[0],))
             db.execute("DELETE FROM articles WHERE rid = ?", (row[0],))
             db.execute("DELETE FROM files WHERE path = ?", (row[1],))
         return removed
+
+    def _log(self, db: sqlite3.Connection, article_rid: int, *, added: bool) -> None:
+        """Log an article's chunks as added or removed in the generation being written."""
+        db.execute(
+            "INSERT INTO changes (generation, chunk, article, id, added) "
+            "SELECT ?, rid, article, id, ? FROM chunks WHERE article = ?",
+            (self._next_generation, int(added), article_rid))
+
+    def changes_since(self, generation: int) -> list[tuple[int, int, str, bool]] | None:
+        """(chunk rid, article rid, chunk id, added) for every chunk added or removed after
+        `generation`, in order; None when the log no longer reaches back that far."""
+        with self._db.reading() as db:
+            start = db.execute("SELECT value FROM meta WHERE key = 'changes_from'").fetchone()
+            if start is not None and int(start[0]) > generation:
+                return None
+            return [(rid, article, cid, bool(added)) for rid, article, cid, added in db.execute(
+                "SELECT chunk, article, id, added FROM changes WHERE generation > ? "
+                "ORDER BY generation, rowid", (generation,))]
+
+    def changes_count_since(self, generation: int) -> int:
+        """How many chunks the log has added or removed after `generation`."""
+        with self._db.reading() as db:
+            return int(db.execute("SELECT COUNT(*) FROM changes WHERE generation > ?",
+                                  (generation,)).fetchone()[0])
+
+    def trim_changes(self, generation: int) -> None:
+        """Forget the log up to `generation` (a keyword index saved at it needs none of it)."""
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM changes WHERE generation <= ?", (generation,))
+            db.execute("INSERT INTO meta VALUES ('changes_from', ?) ON CONFLICT(key) DO UPDATE SET "
+                       "value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                       (str(generation),))
 
     # -- chunks -------------------------------------------------------------------------
     def chunk_rows_by_id(self, ids: Sequence[str]) -> dict[str, ChunkRow]:
@@ -313,10 +331,10 @@ class Catalog:
 
     def _chunk_rows(self, column: str, values: list[str] | list[int]) -> list[ChunkRow]:
         out: list[ChunkRow] = []
-        with self._lock:
+        with self._db.reading() as db:
             for batch in _batches(values):
                 marks = ",".join("?" * len(batch))
-                out += [ChunkRow(*row) for row in self._db.execute(
+                out += [ChunkRow(*row) for row in db.execute(
                     "SELECT c.rid, c.id, c.article, a.id, c.start, c.end FROM chunks c "
                     f"JOIN articles a ON a.rid = c.article WHERE {column} IN ({marks})", batch)]
         return out
@@ -325,14 +343,14 @@ class Catalog:
         """(chunk rid, article rid, chunk id, chunk text) for every chunk, article by article."""
         last = -1
         while True:
-            with self._lock:
-                articles = self._db.execute(
+            with self._db.reading() as db:
+                articles = db.execute(
                     "SELECT rid, text FROM articles WHERE rid > ? ORDER BY rid LIMIT ?",
                     (last, page)).fetchall()
                 if not articles:
                     return
                 last = articles[-1][0]
-                chunks = self._db.execute(
+                chunks = db.execute(
                     "SELECT rid, article, id, start, end FROM chunks WHERE article BETWEEN ? AND ? "
                     "ORDER BY article, ordinal", (articles[0][0], last)).fetchall()
             texts = dict(articles)
@@ -343,13 +361,13 @@ class Catalog:
         """(chunk rid, article rid, chunk id, chunk text) for the given chunks, in rid order."""
         chunks: list[tuple[int, int, str, int, int]] = []
         texts: dict[int, str] = {}
-        with self._lock:
+        with self._db.reading() as db:
             for batch in _batches(sorted(rids)):
-                chunks += self._db.execute(
+                chunks += db.execute(
                     "SELECT rid, article, id, start, end FROM chunks "
                     f"WHERE rid IN ({','.join('?' * len(batch))}) ORDER BY rid", batch).fetchall()
             for batch in _batches(sorted({c[1] for c in chunks})):
-                texts.update(self._db.execute(
+                texts.update(db.execute(
                     f"SELECT rid, text FROM articles WHERE rid IN ({','.join('?' * len(batch))})",
                     batch).fetchall())
         return [(rid, article, cid, texts[article][start:end])
@@ -357,13 +375,13 @@ class Catalog:
 
     def chunk_keys(self) -> list[tuple[int, int, str]]:
         """(chunk rid, article rid, chunk id) for every chunk: what the keyword index must hold."""
-        with self._lock:
-            return self._db.execute("SELECT rid, article, id FROM chunks").fetchall()
+        with self._db.reading() as db:
+            return db.execute("SELECT rid, article, id FROM chunks").fetchall()
 
     def all_chunk_ids(self) -> set[str]:
         """Every chunk id in the catalog."""
-        with self._lock:
-            return {r[0] for r in self._db.execute("SELECT id FROM chunks")}
+        with self._db.reading() as db:
+            return {r[0] for r in db.execute("SELECT id FROM chunks")}
 
 
 def _filter_sql(

@@ -34,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env(index_dir=args.index_dir,
                                      embedder=getattr(args, "embedder", None),
-                                     llm=getattr(args, "llm", None))
+                                     llm=getattr(args, "llm", None),
+                                     chroma_url=args.chroma_url)
         status: int = args.run(args, settings)
         sys.stdout.flush()  # here, so that a closed pipe is met inside this try
         return status
@@ -63,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", type=Path, default=None,
                         help="index folder (default: $NEWSDESK_INDEX_DIR, else ./index)")
+    common.add_argument("--chroma-url", default=None, metavar="URL",
+                        help="Chroma server that holds the vectors, http://HOST:PORT (default: "
+                             "$NEWSDESK_CHROMA_URL, else where the index keeps them; a new "
+                             "index keeps them in its folder)")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -273,9 +278,15 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     with tempfile.TemporaryDirectory(prefix="newsdesk-eval-") as work:
         if args.corpus is None and not (settings.index_dir / "manifest.json").exists():
             _open_or_build(settings).close()
-        reports, errors = compare(args.questions, configs, settings, corpus=args.corpus,
-                                  workdir=Path(work), keep_going=args.keep_going,
-                                  progress=progress)
+        try:
+            reports, errors = compare(args.questions, configs, settings, corpus=args.corpus,
+                                      workdir=Path(work), keep_going=args.keep_going,
+                                      progress=progress)
+        finally:  # the temporary indexes' vectors, when a Chroma server holds them
+            from newsdesk.archive import discard
+
+            for folder in Path(work).iterdir():
+                discard(folder)
     for error in errors:
         _print(f"skipped: {error}", file=sys.stderr)
     paths = report.write(reports, out, str(args.questions))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ class Settings:
     max_history_chars: int = 20_000
     chat_rate: int = 30  # questions a minute from one client address in the web chat; 0: no limit
     allowed_hosts: tuple[str, ...] = ()  # Host names the web chat answers besides its own address
+    chroma_url: str | None = None  # None: where the index keeps its vectors, else embedded
 
     def __post_init__(self) -> None:
         if self.embedder is not None and self.embedder not in EMBEDDERS:
@@ -66,6 +68,8 @@ class Settings:
                              "ollama:MODEL, gguf:PATH or none")
         if not self.llm_timeout > 0:
             raise UsageError("setting llm_timeout must be more than 0 seconds")
+        if self.chroma_url is not None:
+            object.__setattr__(self, "chroma_url", normalise_chroma_url(self.chroma_url))
 
     @classmethod
     def from_env(
@@ -84,6 +88,8 @@ class Settings:
             values["retrieval"] = env["NEWSDESK_RETRIEVAL"]
         if env.get("NEWSDESK_AUTH"):
             values["auth"] = env["NEWSDESK_AUTH"]
+        if env.get("NEWSDESK_CHROMA_URL"):
+            values["chroma_url"] = env["NEWSDESK_CHROMA_URL"]
         if env.get("NEWSDESK_MAX_FILE_MB"):
             values["max_file_bytes"] = int(_number(env["NEWSDESK_MAX_FILE_MB"], "NEWSDESK_MAX_FILE_MB") * MB)
         for name in ("k", "max_question_chars", "max_history_turns", "max_history_chars",
@@ -121,6 +127,20 @@ def _llm_env(env: Mapping[str, str]) -> dict[str, Any]:
         host = env["OLLAMA_HOST"].strip()
         values["ollama_host"] = host if "://" in host else f"http://{host}"
     return values
+def normalise_chroma_url(url: str) -> str:
+    """A Chroma server's URL as the manifest records it: scheme://host:port."""
+    text = url.strip()
+    parsed = urllib.parse.urlsplit(text if "//" in text else f"http://{text}")
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+    except ValueError:
+        port = 0
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or not port \
+            or parsed.path.strip("/"):
+        raise UsageError(f"chroma_url {url!r} is not a Chroma server's address; use "
+                         "http://HOST:PORT (NEWSDESK_CHROMA_URL or --chroma-url)")
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+    return f"{parsed.scheme}://{host}:{port}"
 
 
 def _number(text: str, name: str) -> float:

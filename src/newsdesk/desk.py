@@ -68,7 +68,7 @@ class Desk:
         if index_dir is not None:
             settings = settings.with_(index_dir=Path(index_dir))
         archive = Archive.open(settings.index_dir, settings.embedder, settings.chunk_tokens,
-                               create=create, rebuild=rebuild)
+                               chroma_url=settings.chroma_url, create=create, rebuild=rebuild)
         return cls(settings, archive)
 
     @staticmethod
@@ -124,9 +124,10 @@ class Desk:
             raise UsageError("the query is empty")
         check_question(query, None, self.settings)
         vector = self.embedder.embed([query])[0]
-        hits = self._retriever().search(query, vector, max(k, self.settings.candidates),
-                                        Filters.coerce(filters))
-        return [h.passage() for h in matching(hits, query)[:k]]  # only passages that match at all
+        with self.archive.reading():
+            hits = self._retriever().search(query, vector, max(k, self.settings.candidates),
+                                            Filters.coerce(filters))
+            return [h.passage() for h in matching(hits, query)[:k]]  # only passages that match
 
     def as_retriever(self, k: int = 10, filters: FilterSpec = None) -> Any:
         """This archive's retrieval as a LlamaIndex `BaseRetriever` (nodes carry the passage's
@@ -139,23 +140,25 @@ class Desk:
             filters: FilterSpec = None) -> Answer:
         """A short answer whose every sentence is quoted from the archive with its sources,
         or a refusal (refused=True) offering the closest passages as related reading."""
-        prepared = self._prepare(question, history, filters)
-        if prepared is None:
-            return empty_archive_answer(question)
-        if self.writer is not None:
-            *_, answer = self._generate(prepared)
-            assert isinstance(answer, Answer)
-            return answer
-        return self._compose(prepared)
+        with self.archive.reading():  # one state of the archive, whoever writes meanwhile
+            prepared = self._prepare(question, history, filters)
+            if prepared is None:
+                return empty_archive_answer(question)
+            if self.writer is not None:
+                *_, answer = self._generate(prepared)
+                assert isinstance(answer, Answer)
+                return answer
+            return self._compose(prepared)
 
     def ask_stream(self, question: str, history: History | None = None,
                    filters: FilterSpec = None) -> Iterator[str | Answer]:
         """The answer's text in pieces as it is ready, then the final Answer."""
-        prepared = self._prepare(question, history, filters)
-        if prepared is not None and self.writer is not None:
-            yield from self._generate(prepared)
-            return
-        answer = empty_archive_answer(question) if prepared is None else self._compose(prepared)
+        with self.archive.reading():
+            prepared = self._prepare(question, history, filters)
+            if prepared is not None and self.writer is not None:
+                yield from self._generate(prepared)
+                return
+            answer = empty_archive_answer(question) if prepared is None else self._compose(prepared)
         yield from stream_pieces(answer.text)
         yield answer
 
@@ -226,8 +229,7 @@ class Desk:
 
     def remove(self, article_ids: Sequence[str]) -> list[str]:
         """Remove articles by id; returns the ids that were indexed."""
-        self.archive.acquire_write()
-        with self.archive.write_lock:
+        with self.archive.writing():
             known = [a for a in article_ids if self.archive.catalog.article(a) is not None]
             if known:
                 self.archive.remove(known)

@@ -27,6 +27,10 @@ class IndexBusyError(NewsdeskError):
     """Another process is writing to the same index."""
 
 
+class StoreUnavailableError(NewsdeskError):
+    """The Chroma server that holds the index's vectors cannot be reached."""
+
+
 class IndexCorruptError(NewsdeskError):
     """The index files cannot be read."""
 

@@ -54,8 +54,7 @@ class Ingestor:
         report.failed += found.failed
         present: dict[str, str] = {}  # article id -> the file (key) it came from in this run
         self._tokens: dict[str, str] = {}
-        self.archive.acquire_write()
-        with self.archive.write_lock:
+        with self.archive.writing():
             try:
                 works = self._changed_files(found.candidates, report, present, progress)
                 for batch in _batches(self._prepared(works), _BATCH_CHUNKS):

@@ -20,15 +20,14 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from newsdesk.archive import _CATALOG, _CHROMA, _KEYWORD, _FolderLock, vector_metadata
+from newsdesk.archive import _BUSY, _CATALOG, _KEYWORD, _LOCK, _check_nobody_else, vector_metadata
 from newsdesk.catalog import Catalog, StoredArticle
 from newsdesk.chunk import Chunker, article_of_chunk
 from newsdesk.embed import load_embedder
 from newsdesk.errors import IndexCorruptError, IndexMissingError
 from newsdesk.keyword import KeywordIndex, chunk_key
-from newsdesk.store import Manifest, VectorStore
+from newsdesk.locks import FolderLock
+from newsdesk.store import CHROMA_DIR, EMBEDDED, Manifest, VectorStore
 from newsdesk.types import Article
 
 _PROBES = 10_000  # row ids tried past an unreadable one before the rest is taken as lost
@@ -75,8 +74,10 @@ def check_index(index_dir: Path, *, repair: bool = False) -> CheckReport:
     manifest = Manifest.read(index_dir)
     if manifest is None:
         raise IndexMissingError(f"there is no index at {index_dir}")
-    lock = _FolderLock(index_dir) if repair else None
+    lock = FolderLock(index_dir / _LOCK, _BUSY.format(index_dir=index_dir)) if repair else None
     try:
+        if repair:  # a repair replaces files under the readers' feet
+            _check_nobody_else(index_dir)
         return _Checker(index_dir, manifest, repair).run()
     finally:
         if lock is not None:
@@ -136,7 +137,7 @@ class _Checker:
     def _vector_articles(self) -> set[str]:
         """The articles the vector store has vectors of (empty when it cannot be opened)."""
         try:
-            vectors = VectorStore(self.index_dir / _CHROMA, self.manifest.dim)
+            vectors = VectorStore(self.index_dir, self.manifest)
         except IndexCorruptError:
             return set()
         try:
@@ -146,17 +147,17 @@ class _Checker:
 
     # -- the vectors ------------------------------------------------------------------------
     def _vectors(self) -> VectorStore | None:
-        path = self.index_dir / _CHROMA
+        path = self.index_dir / CHROMA_DIR
         try:
-            return VectorStore(path, self.manifest.dim)
+            return VectorStore(self.index_dir, self.manifest)
         except IndexCorruptError as exc:
             damage = str(exc).split("; run")[0]
         self.found("vectors", damage, "replaces it and embeds every passage again from the catalog",
                    "replaced it; every passage is embedded again from the catalog")
-        if not self.repair:
-            return None
+        if not self.repair or self.manifest.vectors != EMBEDDED:
+            return None  # a server's collection is the server's to repair
         shutil.rmtree(path)
-        return VectorStore(path, self.manifest.dim)
+        return VectorStore(self.index_dir, self.manifest)
 
     def _compare_vectors(self, catalog: Catalog, vectors: VectorStore, written: bool) -> None:
         """Passages without a vector and vectors without a passage; `written` says the last
@@ -193,7 +194,7 @@ class _Checker:
         if index is None:
             problem = "missing or unreadable" if expected else ""
         else:
-            held = _held_keys(index)
+            held = index.held_keys()
             problem = "" if held == expected else (
                 f"holds {len(held):,} passages where the catalog has {len(expected):,}")
         if problem:
@@ -310,10 +311,3 @@ def _embed_again(catalog: Catalog, vectors: VectorStore, chunk_ids: list[str],
                        [vector_metadata(articles[r.article_id].article) for r in order])
 
 
-def _held_keys(index: KeywordIndex) -> set[int]:
-    """The chunk keys a keyword index answers for: its main index's live ones and the added."""
-    live = np.delete(index.keys, index.dead) if len(index.dead) else index.keys
-    held = {int(k) for k in live}
-    if index.delta is not None:
-        held |= {int(k) for k in index.delta.keys}
-    return held

@@ -9,7 +9,6 @@ import math
 import os
 import shutil
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from newsdesk.tokens import ANALYSER, stem, tokenize, words
 
 __all__ = ["ANALYSER", "KeywordIndex", "chunk_key", "stem", "tokenize", "words"]
+from newsdesk.postings import Postings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ _DELTA = "delta.npz"  # the chunks added since
 _DELTA_TOKENS = "delta-tokens.txt"
 _DEAD = "dead.npy"  # the main index's chunks removed since
 REBUILD_SHARE = 0.1  # of the main index: past this many added + removed chunks, rebuild
+_MAX_SEGMENTS = 16  # segments added in memory before they are merged into one
 
 
 def _bm25s() -> Any:
@@ -52,92 +53,19 @@ def _lucene_idf(documents: int, frequency: int) -> float:
     return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
 
 
-class _Segment:
-    """Chunks added since the main bm25s index was built, as postings in numpy arrays.
-
-    They are scored with the main index's statistics (document count, document frequencies,
-    average length, k1, b), so their scores compare with the main index's own.
-    """
-
-    _ARRAYS = ("rids", "articles", "keys", "lengths", "vocab", "indptr", "docs", "tfs")
-
-    def __init__(self, arrays: Mapping[str, np.ndarray], tokens: Sequence[str]) -> None:
-        self.rids, self.articles, self.keys = arrays["rids"], arrays["articles"], arrays["keys"]
-        self.lengths = arrays["lengths"]
-        self._indptr, self._docs, self._tfs = arrays["indptr"], arrays["docs"], arrays["tfs"]
-        self._arrays = dict(arrays)
-        self._column = {str(term): i for i, term in enumerate(arrays["vocab"])}
-        self.tokens = tokens  # space-joined, one per chunk: kept to carry into the next segment
-
-    @classmethod
-    def build(cls, rows: Sequence[tuple[int, int, int]], tokens: Sequence[str]) -> _Segment:
-        """A segment of (chunk rid, article rid, key) rows with their space-joined tokens."""
-        terms: list[str] = []
-        docs: list[int] = []
-        tfs: list[int] = []
-        lengths: list[int] = []
-        for doc, joined in enumerate(tokens):
-            counts = Counter(joined.split())
-            terms += counts
-            docs += [doc] * len(counts)
-            tfs += counts.values()
-            lengths.append(sum(counts.values()))
-        vocab, term_ids = np.unique(np.asarray(terms, dtype=str), return_inverse=True)
-        order = np.lexsort((np.asarray(docs, dtype=np.int64), term_ids))
-        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(term_ids, minlength=len(vocab)), out=indptr[1:])
-        table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
-        return cls({
-            "rids": table[:, 0], "articles": table[:, 1], "keys": table[:, 2],
-            "lengths": np.asarray(lengths, dtype=np.float32), "vocab": vocab, "indptr": indptr,
-            "docs": np.asarray(docs, dtype=np.int32)[order],
-            "tfs": np.asarray(tfs, dtype=np.float32)[order],
-        }, list(tokens))
-
-    def frequency(self, term: str) -> int:
-        column = self._column.get(term)
-        return 0 if column is None else int(self._indptr[column + 1] - self._indptr[column])
-
-    def scores(self, terms: Sequence[str], idf: Mapping[str, float], k1: float, b: float,
-               avgdl: float) -> np.ndarray:
-        """BM25 (Lucene variant, as bm25s computes it) of every chunk for the query terms."""
-        out = np.zeros(len(self.rids), dtype=np.float32)
-        norm = k1 * ((1 - b) + b * self.lengths / avgdl)
-        for term in terms:
-            column = self._column.get(term)
-            if column is None:
-                continue
-            span = slice(self._indptr[column], self._indptr[column + 1])
-            docs, tfs = self._docs[span], self._tfs[span]
-            out[docs] += idf[term] * tfs / (tfs + norm[docs])
-        return out
-
-    def save(self, directory: Path) -> None:
-        arrays: dict[str, Any] = self._arrays  # every one a plain array: no pickles
-        np.savez(directory / _DELTA, **arrays)
-        (directory / _DELTA_TOKENS).write_text("\n".join(self.tokens), encoding="utf-8")
-
-    @classmethod
-    def load(cls, directory: Path) -> _Segment:
-        with np.load(directory / _DELTA) as saved:
-            arrays = {name: saved[name] for name in cls._ARRAYS}
-        text = (directory / _DELTA_TOKENS).read_text(encoding="utf-8")
-        tokens = text.split("\n") if len(arrays["rids"]) else []
-        return cls(arrays, tokens)
-
-
 class KeywordIndex:
     """BM25 over chunk texts; documents are known by their catalog row ids.
 
-    A main bm25s index plus, after small changes, a segment of the chunks added since and a
-    list of the main index's chunks that are gone: updating costs the size of the change, not
-    of the archive. When the change passes REBUILD_SHARE of the main index, the whole index is
-    rebuilt (the caller's job: `updated` returns None).
+    A main bm25s index plus, after changes, segments of the chunks added since (postings.py)
+    and the list of the main index's chunks that are gone: updating costs the size of the
+    change, not of the archive. An index is never changed in place; each update is a new one
+    that shares the arrays it did not change. The writer rebuilds the whole index when the
+    change passes REBUILD_SHARE of the main index, and saves it with its segments merged.
     """
 
     def __init__(self, retriever: Any, chunk_rids: np.ndarray, article_rids: np.ndarray,
                  keys: np.ndarray, generation: int, *, avgdl: float, main_id: str,
-                 delta: _Segment | None = None, dead: np.ndarray | None = None) -> None:
+                 segments: Sequence[Postings] = (), dead: np.ndarray | None = None) -> None:
         self._retriever = retriever
         self.chunk_rids = chunk_rids  # of the main index, dead ones included
         self.article_rids = article_rids
@@ -145,7 +73,7 @@ class KeywordIndex:
         self.generation = generation
         self.avgdl = avgdl
         self.main_id = main_id
-        self.delta = delta
+        self.segments = tuple(s for s in segments if s.size)
         self.dead = dead if dead is not None else np.zeros(0, dtype=np.int64)
         self._live: np.ndarray | None = None
         if len(self.dead):
@@ -155,39 +83,61 @@ class KeywordIndex:
         self._vocab: dict[str, int] = vocab or {}
 
     @property
+    def added(self) -> int:
+        """Chunks held in the segments added since the main index was built."""
+        return sum(s.size for s in self.segments)
+
+    @property
     def documents(self) -> int:
         """How many chunks the index holds now."""
-        return len(self.chunk_rids) - len(self.dead) + (len(self.delta.rids) if self.delta else 0)
+        return len(self.chunk_rids) - len(self.dead) + self.added
 
     @property
     def pending(self) -> int:
         """Chunks added or removed since the main index was built."""
-        return len(self.dead) + (len(self.delta.rids) if self.delta else 0)
+        return len(self.dead) + self.added
+
+    def held_keys(self) -> set[int]:
+        """The chunk keys this index answers for: its main index's live ones and the added."""
+        live = np.delete(self.keys, self.dead) if len(self.dead) else self.keys
+        held = {int(k) for k in live}
+        for segment in self.segments:
+            keys = segment.keys if segment.live is None else segment.keys[segment.live > 0]
+            held |= {int(k) for k in keys}
+        return held
+
+    @property
+    def due(self) -> bool:
+        """Whether so much changed since the main index was built that it should be rebuilt."""
+        return self._retriever is None or self.pending > REBUILD_SHARE * len(self.chunk_rids)
 
     @classmethod
     def build(cls, rows: Iterable[tuple[int, int, str, str]], generation: int,
               known: Mapping[str, str] | None = None) -> KeywordIndex:
         """Index (chunk rid, article rid, chunk id, text) rows; `known` maps chunk ids to their
-        tokens already computed (space-joined), which saves tokenizing them again."""
-        bm25s = _bm25s()
+        tokens already computed (space-joined), which saves tokenizing them again.
 
+        Each chunk's tokens become vocabulary ids as it is read, which bm25s indexes as they
+        are: the texts and token strings of a million chunks never sit in memory at once."""
+        bm25s = _bm25s()
+        known = known or {}
         chunk_rids: list[int] = []
         article_rids: list[int] = []
         keys: list[int] = []
-        ids: list[str] = []
-        texts: list[str] = []
+        vocabulary: dict[str, int] = {}
+        documents: list[list[int]] = []
         for chunk_rid, article_rid, chunk_id, text in rows:
             chunk_rids.append(chunk_rid)
             article_rids.append(article_rid)
             keys.append(chunk_key(chunk_rid, chunk_id))
-            ids.append(chunk_id)
-            texts.append(text)
-        tokens = [joined.split() for joined in _tokens_of(ids, texts, known or {})]
+            joined = known.get(chunk_id)
+            terms = joined.split() if joined is not None else tokenize([text])[0]
+            documents.append([vocabulary.setdefault(t, len(vocabulary)) for t in terms])
         retriever = None
-        if tokens:
+        if documents:
             retriever = bm25s.BM25()
-            retriever.index(tokens, show_progress=False)
-        avgdl = sum(map(len, tokens)) / len(tokens) if tokens else 1.0
+            retriever.index((documents, vocabulary), show_progress=False)
+        avgdl = sum(map(len, documents)) / len(documents) if documents else 1.0
         return cls(retriever, np.asarray(chunk_rids, dtype=np.int64),
                    np.asarray(article_rids, dtype=np.int64), np.asarray(keys, dtype=np.int64),
                    generation, avgdl=max(avgdl, 1.0), main_id=uuid.uuid4().hex)
@@ -197,34 +147,70 @@ class KeywordIndex:
         fetch: Callable[[list[int]], Sequence[tuple[int, int, str, str]]],
         known: Mapping[str, str] | None = None,
     ) -> KeywordIndex | None:
-        """This index brought to the catalog's `live` (chunk rid, article rid, chunk id) rows;
-        `fetch` gives the rows with texts of chunk rids it lacks. None when a rebuild is due."""
+        """This index brought to the catalog's `live` (chunk rid, article rid, chunk id) rows,
+        for when the catalog's log does not reach back far enough (it reads every chunk);
+        `fetch` gives the rows with texts of chunk rids it lacks. None without a main index."""
         if self._retriever is None:
             return None
         live_keys = np.fromiter((chunk_key(rid, cid) for rid, _, cid in live), dtype=np.int64,
                                 count=len(live))
-        dead = np.flatnonzero(~np.isin(self.keys, live_keys))
-        held = self.keys if self.delta is None else np.concatenate([self.keys, self.delta.keys])
+        held = np.concatenate([self.keys, *(s.keys for s in self.segments)])
+        gone = np.setdiff1d(held, live_keys)
         new = [live[i] for i in np.flatnonzero(~np.isin(live_keys, held)).tolist()]
-        kept: list[int] = []
-        if self.delta is not None:
-            kept = np.flatnonzero(np.isin(self.delta.keys, live_keys)).tolist()
-        if len(dead) + len(kept) + len(new) > REBUILD_SHARE * len(self.chunk_rids):
+        return self._with(gone, fetch([rid for rid, _, _ in new]), generation, known)
+
+    def changed(
+        self, changes: Sequence[tuple[int, int, str, bool]], generation: int,
+        fetch: Callable[[list[int]], Sequence[tuple[int, int, str, str]]],
+        known: Mapping[str, str] | None = None,
+    ) -> KeywordIndex | None:
+        """This index brought forward by the catalog's log of (chunk rid, article rid, chunk id,
+        added) since its generation: costs the size of the change, not of the archive. None
+        without a main index."""
+        if self._retriever is None:
             return None
-        rows = [(int(self.delta.rids[i]), int(self.delta.articles[i]), int(self.delta.keys[i]))
-                for i in kept] if self.delta is not None else []
-        tokens = [self.delta.tokens[i] for i in kept] if self.delta is not None else []
-        fetched = fetch([rid for rid, _, _ in new])
-        rows += [(rid, article, chunk_key(rid, cid)) for rid, article, cid, _ in fetched]
-        tokens += _tokens_of([r[2] for r in fetched], [r[3] for r in fetched], known or {})
-        delta = _Segment.build(rows, tokens) if rows else None
+        gone: set[int] = set()
+        came: dict[int, int] = {}  # key -> chunk rid, of the chunks added and still there
+        for rid, _, cid, added in changes:
+            key = chunk_key(rid, cid)
+            came.pop(key, None)
+            if added:
+                came[key] = rid
+            else:
+                gone.add(key)
+        gone_keys = np.fromiter(gone, dtype=np.int64, count=len(gone))
+        return self._with(gone_keys, fetch(list(came.values())), generation, known)
+
+    def _with(self, gone: np.ndarray, fetched: Sequence[tuple[int, int, str, str]],
+              generation: int, known: Mapping[str, str] | None) -> KeywordIndex:
+        """A new index: the chunks of these keys removed, the fetched (chunk rid, article rid,
+        chunk id, text) rows added as a new segment."""
+        dead = np.union1d(self.dead, np.flatnonzero(np.isin(self.keys, gone))).astype(np.int64)
+        segments = [s.without(gone) for s in self.segments]
+        if fetched:
+            rows = [(rid, article, chunk_key(rid, cid)) for rid, article, cid, _ in fetched]
+            tokens = _tokens_of([r[2] for r in fetched], [r[3] for r in fetched], known or {})
+            segments.append(Postings.build(rows, tokens))
+        if len(segments) > _MAX_SEGMENTS:
+            merged = Postings.merged(segments)
+            segments = [merged] if merged is not None else []
         return KeywordIndex(self._retriever, self.chunk_rids, self.article_rids, self.keys,
-                            generation, avgdl=self.avgdl, main_id=self.main_id, delta=delta,
-                            dead=dead)
+                            generation, avgdl=self.avgdl, main_id=self.main_id,
+                            segments=segments, dead=dead)
+
+    def compacted(self) -> KeywordIndex:
+        """The same index with its segments merged into one (the form it is saved in)."""
+        if len(self.segments) <= 1 and all(s.live is None for s in self.segments):
+            return self
+        merged = Postings.merged(self.segments)
+        return KeywordIndex(self._retriever, self.chunk_rids, self.article_rids, self.keys,
+                            self.generation, avgdl=self.avgdl, main_id=self.main_id,
+                            segments=[merged] if merged is not None else [], dead=self.dead)
 
     def save(self, directory: Path) -> None:
         """Write to a fresh folder, then swap it in; a crash leaves the old or no index. A main
-        index already saved in `directory` is linked, not written again."""
+        index already saved in `directory` is linked, not written again. Call it on a
+        `compacted` index."""
         tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -240,12 +226,13 @@ class KeywordIndex:
                 self._retriever.save(str(tmp / _MAIN), show_progress=False)
             np.savez(tmp / _MAIN / _RIDS, chunk=self.chunk_rids, article=self.article_rids,
                      key=self.keys)
-        if self.delta is not None:
-            self.delta.save(tmp)
+        segment = self.compacted().segments
+        if segment:
+            segment[0].save(tmp / _DELTA, tmp / _DELTA_TOKENS)
         np.save(tmp / _DEAD, self.dead)
         (tmp / _STATE).write_text(json.dumps({
             "generation": self.generation, "version": _VERSION, "main": self.main_id,
-            "avgdl": self.avgdl, "documents": self.documents, "delta": self.delta is not None}))
+            "avgdl": self.avgdl, "documents": self.documents, "delta": bool(segment)}))
         old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
         if directory.exists():
@@ -268,10 +255,11 @@ class KeywordIndex:
             if len(chunk_rids):
                 retriever = bm25s.BM25.load(str(directory / _MAIN), mmap=True,
                                             show_progress=False)
-            delta = _Segment.load(directory) if state["delta"] else None
+            segments = [Postings.load(directory / _DELTA, directory / _DELTA_TOKENS)] \
+                if state["delta"] else []
             return cls(retriever, chunk_rids, article_rids, keys, int(state["generation"]),
-                       avgdl=float(state["avgdl"]), main_id=str(state["main"]), delta=delta,
-                       dead=np.load(directory / _DEAD))
+                       avgdl=float(state["avgdl"]), main_id=str(state["main"]),
+                       segments=segments, dead=np.load(directory / _DEAD))
         except (OSError, ValueError, KeyError, IndexError) as exc:  # IndexError: read mid-swap
             log.info("keyword index at %s unreadable (%s); it will be rebuilt", directory, exc)
             return None
@@ -288,10 +276,9 @@ class KeywordIndex:
 
     def _counts(self, term: str) -> tuple[int, int]:
         """(chunks holding the term, chunks indexed) over the main index and the added ones;
-        chunks removed since the last rebuild still count, as in the main index's own scores."""
-        added = self.delta.frequency(term) if self.delta else 0
-        return (self._frequency(term) + added,
-                len(self.chunk_rids) + (len(self.delta.rids) if self.delta else 0))
+        chunks removed from the main index since it was built still count, as in its scores."""
+        added = sum(s.frequency(term) for s in self.segments)
+        return self._frequency(term) + added, len(self.chunk_rids) + self.added
 
     def share(self, term: str) -> float:
         """The share of chunks that hold a stemmed term."""
@@ -325,15 +312,16 @@ class KeywordIndex:
                 [main_terms], k=k, show_progress=False, weight_mask=mask, n_threads=0)
             found += [(int(self.chunk_rids[d]), float(s))
                       for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
-        if self.delta is not None:
+        if self.segments:
             documents = len(self.chunk_rids)
             idf = {t: _lucene_idf(documents, self._frequency(t)) for t in terms}
-            scores = self.delta.scores(terms, idf, self._retriever.k1, self._retriever.b,
-                                       self.avgdl)
-            if allowed_articles is not None:
-                scores *= np.isin(self.delta.articles, allowed_articles)
-            top = np.argsort(-scores, kind="stable")[:n]
-            found += [(int(self.delta.rids[i]), float(scores[i])) for i in top if scores[i] > 0]
+            for segment in self.segments:
+                scores = segment.scores(terms, idf, self._retriever.k1, self._retriever.b,
+                                        self.avgdl)
+                if allowed_articles is not None:
+                    scores *= np.isin(segment.articles, allowed_articles)
+                top = np.argsort(-scores, kind="stable")[:n]
+                found += [(int(segment.rids[i]), float(scores[i])) for i in top if scores[i] > 0]
             found.sort(key=lambda hit: -hit[1])
         return found[:n]
 
@@ -345,6 +333,18 @@ def _tokens_of(ids: Sequence[str], texts: Sequence[str], known: Mapping[str, str
     for i, found in zip(todo, tokenize([texts[i] for i in todo]) if todo else [], strict=True):
         out[i] = " ".join(found)
     return [joined or "" for joined in out]
+
+
+def saved_state(directory: Path) -> tuple[int, str] | None:
+    """(catalog generation, main index id) of the keyword index saved in `directory`, without
+    loading it; None when there is none this version reads."""
+    try:
+        state = json.loads((directory / _STATE).read_text())
+        if state.get("version") != _VERSION:
+            return None
+        return int(state["generation"]), str(state["main"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _saved_main(directory: Path) -> str | None:
