@@ -228,7 +228,10 @@ class _Embedded:
             name=_COLLECTION, configuration={"hnsw": _EMBEDDED_HNSW}, embedding_function=None)
         sync = (self.collection.configuration_json.get("hnsw") or {}).get("sync_threshold")
         if sync != _EMBEDDED_HNSW["sync_threshold"]:  # an index made before: its next load
-            self.collection.modify(configuration={"hnsw": {"sync_threshold": 1}})  # writes it
+            try:  # writes it
+                self.collection.modify(configuration={"hnsw": {"sync_threshold": 1}})
+            except ChromaError as exc:  # Chroma busy with its own log ("database is locked"):
+                log.info("vectors in %s keep their old sync setting for now: %s", self.path, exc)
         self.collection.count()
         self.max_batch = int(self._client.get_max_batch_size())
         self._stamp = self.lock.stamp()
