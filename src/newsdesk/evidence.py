@@ -5,6 +5,7 @@ into numbers; answer.py chooses among them)."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -88,8 +89,8 @@ class Evidence:
         self.articles: dict[str, ArticleView] = {}
         self.sentences = self._collect(whole)
         texts = [s.text for s in self.sentences]
-        self.dense = (word_vectors(texts) @ vector) if texts else np.zeros(0, np.float32)
-        self.known = facts.mid_sentence_names(texts)
+        self.dense = (sentence_vectors(texts) @ vector) if texts else np.zeros(0, np.float32)
+        self.known: set[str] = set().union(*(_mid_names(t) for t in texts))
         self.idf = archive.keyword().idf(question.terms)
         self.soft = _soft_matches(question, self.sentences)
         self.said_at = _said_positions(question.said, self.articles) if question.said else {}
@@ -147,7 +148,7 @@ class Evidence:
         out = [(0.0, 0.0)] * len(self.sentences)
         if not part.slot or not owners:
             return out
-        similar = word_vectors(texts) @ word_vectors([part.slot])[0]
+        similar = sentence_vectors(texts) @ word_vectors([part.slot])[0]
         for owner, near, itself in zip(owners, similar[0::2], similar[1::2], strict=True):
             best = out[owner]
             out[owner] = (max(best[0], float(near)), max(best[1], float(itself)))
@@ -156,8 +157,7 @@ class Evidence:
     @staticmethod
     def leans_back(sentence: str) -> bool:
         """Whether a sentence starts by pointing at the one before ("It found…")."""
-        lowered = sentence.lstrip("“\"‘' ").lower()
-        return any(lowered.startswith(opener + " ") for opener in lexicon().anaphora)
+        return _leans_back(sentence)
 
     # -- the candidates -------------------------------------------------------------------
     def _collect(self, whole: int) -> list[Sentence]:
@@ -193,6 +193,43 @@ class Evidence:
         return found
 
 
+_VECTORS: dict[str, np.ndarray] = {}  # text -> its word_vectors row; bounded below
+_VECTORS_LIMIT = 100_000
+_VECTORS_LOCK = threading.Lock()
+
+
+def sentence_vectors(texts: Sequence[str]) -> np.ndarray:
+    """word_vectors(texts), each text embedded once per process. The same numbers: wordllama
+    sums a text's token vectors in order and normalises each row alone, so a text's vector
+    does not depend on the others in its batch."""
+    if not texts:
+        return word_vectors([])
+    with _VECTORS_LOCK:
+        missing = [t for t in dict.fromkeys(texts) if t not in _VECTORS]
+        if len(_VECTORS) + len(missing) > _VECTORS_LIMIT:
+            _VECTORS.clear()
+            missing = list(dict.fromkeys(texts))
+        if missing:
+            _VECTORS.update(zip(missing, word_vectors(missing), strict=True))
+        return np.vstack([_VECTORS[t] for t in texts])
+
+
+@lru_cache(maxsize=65536)
+def _mid_names(sentence: str) -> frozenset[str]:
+    return frozenset(facts.mid_sentence_names([sentence]))
+
+
+@lru_cache(maxsize=65536)
+def _leans_back(sentence: str) -> bool:
+    lowered = sentence.lstrip("“\"‘' ").lower()
+    return lowered.startswith(_openers())
+
+
+@cache
+def _openers() -> tuple[str, ...]:
+    return tuple(opener + " " for opener in lexicon().anaphora)
+
+
 @lru_cache(maxsize=65536)
 def positions(text: str) -> tuple[str, ...]:
     """The stem of each whitespace-separated word (facts.Item positions count these)."""
@@ -208,10 +245,15 @@ def _reason_cues() -> re.Pattern[str]:
 def _paragraph(text: str, start: int, end: int) -> tuple[int, int]:
     """The paragraph holding text[start:end] (the passage shown for a sentence no retrieved
     chunk holds)."""
-    for a, b in paragraph_spans(text):
+    for a, b in _paragraphs(text):
         if a <= start and end <= b:
             return a, b
     return start, end
+
+
+@lru_cache(maxsize=256)
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    return paragraph_spans(text)
 
 
 def _said_positions(said: str, articles: dict[str, ArticleView]) -> dict[tuple[str, int], float]:

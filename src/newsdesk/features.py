@@ -10,6 +10,7 @@ fitted model serves archives of any size and style.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -121,20 +122,24 @@ def _term_view(evidence: Evidence, part: Question) -> _Terms:
     n, k = len(evidence.sentences), len(names)
     views = {key: np.zeros((n, k), np.float32)
              for key in ("exact", "soft", "window", "before", "after", "article", "local")}
-    incidence = {aid: _incidence(a.terms, names) for aid, a in evidence.articles.items()}
-    local = {aid: _local(m, np.array([terms[t] for t in names], np.float32))
-             for aid, m in incidence.items()}
+    term_weights = np.array([terms[t] for t in names], np.float32)
+    rows: dict[str, tuple[list[int], list[int]]] = {}  # article -> candidates, their sentences
     for i, s in enumerate(evidence.sentences):
-        m = incidence[s.article.article.id]
-        j = s.index
-        views["exact"][i] = m[j]
-        views["window"][i] = m[max(0, j - 1):j + 2].max(axis=0)
-        if j > 0:
-            views["before"][i] = m[j - 1]
-        if j + 1 < len(m):
-            views["after"][i] = m[j + 1]
-        views["article"][i] = m.max(axis=0)
-        views["local"][i] = local[s.article.article.id]
+        found = rows.setdefault(s.article.article.id, ([], []))
+        found[0].append(i)
+        found[1].append(s.index)
+    for aid, (at, where) in rows.items():
+        m = _incidence(evidence.articles[aid].terms, names)
+        # a zero row either side: row j + 1 is sentence j, rows j and j + 2 the ones beside it
+        padded = np.zeros((len(m) + 2, k), np.float32)
+        padded[1:-1] = m
+        j = np.asarray(where)
+        views["exact"][at] = padded[j + 1]
+        views["before"][at] = padded[j]
+        views["after"][at] = padded[j + 2]
+        views["window"][at] = np.maximum(np.maximum(padded[j], padded[j + 1]), padded[j + 2])
+        views["article"][at] = m.max(axis=0) if len(m) else 0.0
+        views["local"][at] = _local(m, term_weights)
     views["soft"] = np.maximum(views["exact"], np.stack(
         [evidence.closeness(t) for t in names], axis=1) if names else views["exact"])
     return _Terms(names, weight, predicate, **views)
@@ -255,16 +260,17 @@ def _shape(evidence: Evidence) -> np.ndarray:
         cues = evidence.reason_cues
         shape = np.zeros((len(evidence.sentences), len(_SHAPE)), np.float32)
         for i, s in enumerate(evidence.sentences):
+            cue, quoted, leans, length = _text_shape(s.text, cues)
             shape[i] = (
                 _names_share(whole.names, evidence.articles[s.article.article.id].lowered),
-                bool(cues.search(s.text)),
-                any(q in s.text for q in "“\"‘"),
-                evidence.leans_back(s.text),
+                cue,
+                quoted,
+                leans,
                 1.0 / (1 + s.rank),
                 1.0 / (1 + s.article_rank),
                 1.0 / (1 + s.index),
                 s.index == 0,
-                _squash(len(s.text.split()) / 10),
+                length,
                 s.rank < len(evidence.hits),
                 bool(whole.said) and s.text in whole.said,
                 evidence.said_at.get((s.article.article.id, s.index), 0.0),
@@ -272,6 +278,14 @@ def _shape(evidence: Evidence) -> np.ndarray:
             )
         evidence.shape = shape
     return evidence.shape
+
+
+@lru_cache(maxsize=65536)
+def _text_shape(text: str, cues: re.Pattern[str]) -> tuple[bool, bool, bool, float]:
+    """The columns of _SHAPE that depend on a sentence's text alone: a reason cue, a quote
+    mark, whether it leans back on the sentence before, its length."""
+    return (bool(cues.search(text)), any(q in text for q in "“\"‘"), Evidence.leans_back(text),
+            _squash(len(text.split()) / 10))
 
 
 def _names_share(names: Sequence[str], lowered: str) -> float:
