@@ -85,9 +85,13 @@ def _table(first: str, rows: dict[str, dict[str, float]],
     for name, figures in rows.items():
         cells = []
         for key, _ in columns:
-            value = figures.get(key, float("nan"))
-            cells.append(f"{value:>10g}" if key in ("words_median", "latency_p50_ms")
-                         else f"{value:>10.1%}")
+            value = float(figures.get(key, float("nan")))
+            if value != value:  # not measured for this row (the pooled row has no top1)
+                cells.append(f"{'—':>10}")
+            elif key in ("words_median", "latency_p50_ms"):
+                cells.append(f"{round(value, 1):>10g}")
+            else:
+                cells.append(f"{value:>10.1%}")
         print(f"{name:<{width}}  " + "  ".join(cells))
 
 
