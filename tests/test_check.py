@@ -122,6 +122,26 @@ def test_an_emptied_catalog_and_a_damaged_vector_store_say_how_to_repair(
     assert run_cli("search", "Rekognition", "--index-dir", str(broken)).returncode == 0
 
 
+def test_a_damaged_vector_segment_says_how_to_repair_and_the_repair_holds(
+        sample_copy: Path) -> None:
+    """Chroma's database intact, its HNSW files not: the same one line, and a repair in the
+    same process that reopens the store afresh."""
+    headers = list((sample_copy / "chroma").glob("*/header.bin"))
+    assert headers
+    for header in headers:
+        header.write_bytes(b"\xff" * len(header.read_bytes()))
+    line = _one_line_error(run_cli("search", "Rekognition", "--index-dir", str(sample_copy)))
+    assert line.startswith(f"newsdesk: the vector store {sample_copy}/chroma is damaged (")
+    assert line.endswith(f"`newsdesk check --repair --index-dir {sample_copy}` to embed the "
+                         "passages again from the catalog")
+    with pytest.raises(IndexCorruptError):
+        Desk.open(settings=settings_for(sample_copy))
+    report = Desk.check(sample_copy, repair=True)
+    assert report.ok and report.vectors == 10
+    with Desk.open(settings=settings_for(sample_copy, retrieval="dense")) as desk:
+        assert desk.search("Thorn Marinus Analytics", k=1)[0].source == "004_5c8df6fe0fbd710e.txt"
+
+
 def test_a_damaged_keyword_index_is_found_and_rebuilt(sample_copy: Path) -> None:
     for part in (sample_copy / "bm25").rglob("*.npz"):
         part.write_bytes(b"garbage")

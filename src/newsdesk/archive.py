@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -110,15 +110,15 @@ class Archive:
         lock = FolderLock(index_dir / _LOCK, _BUSY.format(index_dir=index_dir))
         try:
             fresh = None
-            if rebuild:  # the new collection first: a server that is down stops it here
-                _check_nobody_else(index_dir)
-                fresh = _new_manifest(embedder or DEFAULT_EMBEDDER, chunk_tokens, chroma_url)
-                _clear(index_dir)
-            found = Manifest.read(index_dir)
-            if found is None:
-                found = fresh or _new_manifest(embedder or DEFAULT_EMBEDDER, chunk_tokens,
-                                               chroma_url)
-                found.write(index_dir)
+            with alone(index_dir, "rebuilding") if rebuild else nullcontext():
+                if rebuild:  # the new collection first: a server that is down stops it here
+                    fresh = _new_manifest(embedder or DEFAULT_EMBEDDER, chunk_tokens, chroma_url)
+                    _clear(index_dir)
+                found = Manifest.read(index_dir)
+                if found is None:
+                    found = fresh or _new_manifest(embedder or DEFAULT_EMBEDDER, chunk_tokens,
+                                                   chroma_url)
+                    found.write(index_dir)
             archive = cls._existing(index_dir, embedder, chunk_tokens, chroma_url)
             try:
                 archive._repair()
@@ -151,12 +151,16 @@ class Archive:
         if self._closed:
             return
         self._closed = True
-        self.vectors.close()
-        self.catalog.close()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-        self._open.release()
+        try:
+            self.vectors.close()
+        finally:
+            try:
+                self.catalog.close()
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
+                    self._lock = None
+                self._open.release()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -385,12 +389,17 @@ def _new_manifest(embedder: str, chunk_tokens: int, chroma_url: str | None) -> M
     return replace(manifest, vectors=chroma_url, collection=name, collection_id=collection_id)
 
 
-def _check_nobody_else(index_dir: Path) -> None:
-    """A rebuild deletes the files under the readers' feet: refused while any has it open."""
-    if not OpenLock.nobody_else(index_dir / _OPEN):
-        raise IndexBusyError(
-            f"{index_dir} is open in other processes (a `newsdesk serve`, `ask` or a Python "
-            "Desk); stop them before rebuilding it, or rebuild into another --index-dir")
+@contextmanager
+def alone(index_dir: Path, doing: str) -> Iterator[None]:
+    """For the block, no other process has the index open, and none can open it (an `ask` or
+    `serve` started meanwhile waits): a rebuild or a repair replaces files under readers' feet."""
+    with OpenLock.alone(index_dir / _OPEN) as free:
+        if not free:
+            raise IndexBusyError(
+                f"{index_dir} is open in other processes (a `newsdesk serve`, `ask` or a Python "
+                f"Desk); stop them before {doing} it" + (
+                    ", or rebuild into another --index-dir" if doing == "rebuilding" else ""))
+        yield
 
 
 def _clear(index_dir: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -54,7 +55,7 @@ class Database:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         self._local = threading.local()  # this thread's snapshot connection, while it has one
-        self._snapshots: list[sqlite3.Connection] = []
+        self._snapshots: set[sqlite3.Connection] = set()
         try:
             with self._lock, _guarded(path):
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -79,12 +80,15 @@ class Database:
         if db is not None:
             yield db
             return
-        db = getattr(self._local, "own", None)
-        if db is None:
-            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        own: _Own | None = getattr(self._local, "own", None)
+        if own is None:  # closed when its thread ends (worker threads come and go)
+            own = _Own(sqlite3.connect(self._path, check_same_thread=False,
+                                       isolation_level=None))
             with self._lock:
-                self._snapshots.append(db)
-            self._local.own = db
+                self._snapshots.add(own.db)
+            weakref.finalize(own, _forget, self._lock, self._snapshots, own.db)
+            self._local.own = own
+        db = own.db
         with _guarded(self._path):
             db.execute("BEGIN")
             try:
@@ -92,7 +96,7 @@ class Database:
                 yield db
             finally:
                 self._local.db = None
-                db.execute("COMMIT")
+                _end(db)  # read only: ending it by rolling back changes nothing
 
     def reading(self) -> AbstractContextManager[sqlite3.Connection]:
         """The connection a read goes to: this thread's snapshot, else the shared one."""
@@ -112,7 +116,33 @@ class Database:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                _end(self._db)
                 raise
+            self._db.execute("COMMIT")
+
+
+class _Own:
+    """A thread's own snapshot connection (the thread-local holds it; gone with the thread)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+
+def _forget(lock: threading.RLock, snapshots: set[sqlite3.Connection],
+            db: sqlite3.Connection) -> None:
+    """Close a snapshot connection whose thread ended (unless the database closed it)."""
+    with lock:
+        if db in snapshots:
+            snapshots.discard(db)
+            db.close()
+
+
+def _end(db: sqlite3.Connection) -> None:
+    """Roll back a transaction that may already be over (SQLite rolls back by itself after a
+    full disk or an I/O error; a closed database has none), never masking the error under way."""
+    try:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass

@@ -140,27 +140,53 @@ class Desk:
             filters: FilterSpec = None) -> Answer:
         """A short answer whose every sentence is quoted from the archive with its sources,
         or a refusal (refused=True) offering the closest passages as related reading."""
-        with self.archive.reading():  # one state of the archive, whoever writes meanwhile
-            prepared = self._prepare(question, history, filters)
-            if prepared is None:
-                return empty_archive_answer(question)
-            if self.writer is not None:
-                *_, answer = self._generate(prepared)
-                assert isinstance(answer, Answer)
-                return answer
-            return self._compose(prepared)
+        if self.writer is None:
+            return self._extractive(question, history, filters)
+        prepared = self._prepared(question, history, filters)
+        if prepared is None:
+            return empty_archive_answer(question)
+        *_, answer = self._generate(prepared)
+        assert isinstance(answer, Answer)
+        return answer
 
     def ask_stream(self, question: str, history: History | None = None,
                    filters: FilterSpec = None) -> Iterator[str | Answer]:
         """The answer's text in pieces as it is ready, then the final Answer."""
-        with self.archive.reading():
-            prepared = self._prepare(question, history, filters)
-            if prepared is not None and self.writer is not None:
+        if self.writer is not None:
+            prepared = self._prepared(question, history, filters)
+            if prepared is not None:
                 yield from self._generate(prepared)
                 return
-            answer = empty_archive_answer(question) if prepared is None else self._compose(prepared)
+            answer = empty_archive_answer(question)
+        else:
+            answer = self._extractive(question, history, filters)
         yield from stream_pieces(answer.text)
         yield answer
+
+    def _extractive(self, question: str, history: History | None,
+                    filters: FilterSpec) -> Answer:
+        with self.archive.reading():  # one committed state of the archive, whoever writes
+            prepared = self._prepare(question, history, filters)
+            return empty_archive_answer(question) if prepared is None else self._compose(prepared)
+
+    def _prepared(self, question: str, history: History | None,
+                  filters: FilterSpec) -> _Prepared | None:
+        """Generative mode's retrieval, from one committed state of the archive. No snapshot
+        is held while the model writes or the stream waits: a stream may resume on another
+        thread, and a snapshot belongs to its thread."""
+        if not question or not question.strip():
+            raise UsageError("the question is empty")
+        if history:  # a follow-up is condensed by the model first
+            _check_history(history)
+            check_question(question, history, self.settings)
+            assert self.writer is not None
+            question = self.writer.condense(question, history)
+        with self.archive.reading():
+            return self._prepare(question, history, filters)
+
+    def _composed(self, prepared: _Prepared) -> Answer:
+        with self.archive.reading():  # the answer reads whole articles: from one state too
+            return self._compose(prepared)
 
     # -- generative mode (settings.llm) ---------------------------------------------------
     @property
@@ -184,7 +210,7 @@ class Desk:
     def _generate(self, prepared: _Prepared) -> Iterator[str | Answer]:
         assert self.writer is not None
         return self.writer.stream(prepared.question.text, prepared.hits, prepared.started,
-                                  prepared.retrieved_at, lambda: self._compose(prepared))
+                                  prepared.retrieved_at, lambda: self._composed(prepared))
 
     def _prepare(self, question: str, history: History | None,
                  filters: FilterSpec) -> _Prepared | None:
@@ -193,8 +219,6 @@ class Desk:
         started = time.perf_counter()
         _check_history(history)
         check_question(question, history, self.settings)
-        if history and self.writer is not None:  # with a model, a follow-up is condensed first
-            question = self.writer.condense(question, history)
         wanted = Filters.coerce(filters)
         if self.archive.catalog.counts()[0] == 0:
             return None

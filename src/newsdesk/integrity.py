@@ -17,10 +17,11 @@ import sqlite3
 import struct
 import tempfile
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from newsdesk.archive import _BUSY, _CATALOG, _KEYWORD, _LOCK, _check_nobody_else, vector_metadata
+from newsdesk.archive import _BUSY, _CATALOG, _KEYWORD, _LOCK, alone, vector_metadata
 from newsdesk.catalog import Catalog, StoredArticle
 from newsdesk.chunk import Chunker, article_of_chunk
 from newsdesk.embed import load_embedder
@@ -76,9 +77,8 @@ def check_index(index_dir: Path, *, repair: bool = False) -> CheckReport:
         raise IndexMissingError(f"there is no index at {index_dir}")
     lock = FolderLock(index_dir / _LOCK, _BUSY.format(index_dir=index_dir)) if repair else None
     try:
-        if repair:  # a repair replaces files under the readers' feet
-            _check_nobody_else(index_dir)
-        return _Checker(index_dir, manifest, repair).run()
+        with alone(index_dir, "repairing") if repair else nullcontext():
+            return _Checker(index_dir, manifest, repair).run()
     finally:
         if lock is not None:
             lock.release()
@@ -230,8 +230,13 @@ def _salvage(path: Path, chunk_tokens: int) -> set[str]:
         _distrust_stated_size(copy)
         source = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
         try:
+            try:  # a catalog from before articles had a language has no such column
+                source.execute("SELECT language FROM articles LIMIT 0")
+                language = "language"
+            except sqlite3.DatabaseError:
+                language = "''"
             articles = list(_readable(source, "articles", "rid, id, text, title, outlet, author, "
-                                                          "date, url, file, root, fingerprint"))
+                                      f"date, url, {language}, file, root, fingerprint"))
             files = list(_readable(source, "files", "rowid, path, root, fingerprint, articles"))
         finally:
             source.close()
@@ -281,10 +286,12 @@ def _write_catalog(path: Path, articles: list[tuple[object, ...]],
     kept: set[str] = set()
     try:
         with catalog.transaction() as db:
-            for _, aid, text, title, outlet, author, date, url, file, root, fp in articles:
-                article = Article(*(str(v) for v in (aid, text, title, outlet, author, date, url)))
+            for _, aid, text, title, outlet, author, date, url, lang, file, root, fp in articles:
+                article = Article(*(str(v) for v in (aid, text, title, outlet, author, date, url,
+                                                     lang or "")))
                 stored = StoredArticle(article, str(file), str(root), str(fp))
-                catalog.replace_articles(db, stored, chunker.chunks(article.id, article.text))
+                catalog.replace_articles(db, stored, chunker.chunks(article.id, article.text,
+                                                                    article.language))
                 kept.add(article.id)
             for _, file_path, root, fingerprint, ids in files:
                 try:

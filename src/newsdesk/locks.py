@@ -60,17 +60,21 @@ class OpenLock:
         fcntl.flock(self._fd, fcntl.LOCK_SH)
 
     @staticmethod
-    def nobody_else(path: Path) -> bool:
-        """Whether no other open archive (in any process) holds the lock."""
+    @contextmanager
+    def alone(path: Path) -> Iterator[bool]:
+        """Hold the lock exclusively for the block, if no other open archive (in any process)
+        holds it: yields whether it could; opening archives wait until the block ends."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
         finally:
             os.close(fd)  # closing releases the lock if it was taken
-        return True
 
     def release(self) -> None:
         """Stop holding the folder open."""

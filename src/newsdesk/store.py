@@ -205,36 +205,49 @@ class _Embedded:
             with self.lock.exclusive():
                 self._load()
         except BaseException:
-            self.lock.close()
+            self.close()
             raise
 
     def _load(self) -> None:
-        """Open (or reopen) the client; the first count reads the vectors into memory."""
+        """Open (or reopen) the client; the first count reads the vectors into memory. Files
+        Chroma cannot read (its database or a segment) are an IndexCorruptError saying how to
+        repair, and leave nothing of this path cached in the process."""
         import chromadb
         from chromadb.errors import ChromaError
 
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._close_client()
         try:
             self._client = chromadb.PersistentClient(path=str(self.path), settings=_settings())
+            self.collection = self._client.get_or_create_collection(
+                name=_COLLECTION, configuration={"hnsw": _EMBEDDED_HNSW}, embedding_function=None)
+            self._sync_every_write()
+            self.collection.count()
+            self.max_batch = int(self._client.get_max_batch_size())
         except ChromaError as exc:
+            self._close_client()
             _forget_system(self.path)
             raise IndexCorruptError(
                 f"the vector store {self.path} is damaged ({exc}); run `newsdesk check --repair "
                 f"--index-dir {self.path.parent}` to embed the passages again from the catalog"
             ) from exc
-        self.collection = self._client.get_or_create_collection(
-            name=_COLLECTION, configuration={"hnsw": _EMBEDDED_HNSW}, embedding_function=None)
-        sync = (self.collection.configuration_json.get("hnsw") or {}).get("sync_threshold")
-        if sync != _EMBEDDED_HNSW["sync_threshold"]:  # an index made before: its next load
-            try:  # writes it
-                self.collection.modify(configuration={"hnsw": {"sync_threshold": 1}})
-            except ChromaError as exc:  # Chroma busy with its own log ("database is locked"):
-                log.info("vectors in %s keep their old sync setting for now: %s", self.path, exc)
-        self.collection.count()
-        self.max_batch = int(self._client.get_max_batch_size())
         self._stamp = self.lock.stamp()
+
+    def _sync_every_write(self) -> None:
+        """An index made before the per-write sync gets it (written on its next load)."""
+        from chromadb.errors import ChromaError
+
+        sync = (self.collection.configuration_json.get("hnsw") or {}).get("sync_threshold")
+        if sync == _EMBEDDED_HNSW["sync_threshold"]:
+            return
+        try:
+            self.collection.modify(configuration={"hnsw": {"sync_threshold": 1}})
+        except ChromaError as exc:  # Chroma busy with its own log ("database is locked"):
+            log.info("vectors in %s keep their old sync setting for now: %s", self.path, exc)
+
+    def _close_client(self) -> None:
+        client, self._client, self.collection = self._client, None, None
+        if client is not None:
+            client.close()
 
     @contextmanager
     def reading(self) -> Iterator[Any]:
@@ -257,8 +270,10 @@ class _Embedded:
             yield self.collection
 
     def close(self) -> None:
-        self._client.close()
-        self.lock.close()
+        try:
+            self._close_client()
+        finally:
+            self.lock.close()
 
 
 _OPEN: dict[str, _Embedded] = {}
