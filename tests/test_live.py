@@ -127,3 +127,28 @@ def _one_consistent_look(desk: Desk) -> int:
         found = desk.search("Quillon night crossing", k=5, filters={"outlet": "Harbor Gazette"})
         assert {p.source for p in found} <= {"zz-quillon.json"}
     return articles
+
+
+def test_questions_from_short_lived_threads_leave_no_open_files(sample_desk: Desk) -> None:
+    """The web chat answers on worker threads that come and go: each thread's snapshot of the
+    catalog is closed with it, so a long-running server does not run out of file handles."""
+    import gc
+
+    question = "Which organizations could still use Rekognition?"
+
+    def handles_after_a_round() -> int:
+        threads = [threading.Thread(target=sample_desk.ask, args=(question,)) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        del threads, thread  # a thread's locals go with its Thread object
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    assert not sample_desk.ask(question).refused
+    # SQLite defers closing a file while another connection of the process holds a lock on
+    # it, so a round's handles may outlive it until the next; they must not pile up
+    first = handles_after_a_round()
+    counts = [handles_after_a_round() for _ in range(4)]
+    assert max(counts) <= first + 3, (first, counts)  # without closing: 10 more each round
