@@ -287,3 +287,36 @@ def test_the_check_requires_names_figures_dates_and_negations_exactly() -> None:
     assert missing(claims("Amazon did not announce a moratorium."), quote) == ["its negation"]
     assert word_share(claims("Amazon announced a moratorium."), quote) == 1.0
     assert word_share(claims("Amazon sells cloud storage cheaply."), quote) < 0.75
+
+
+def test_a_stream_resumed_on_another_thread_leaves_this_one_seeing_new_articles(
+        tmp_path: Path, fake: FakeLLM) -> None:
+    """The web chat pulls a stream's pieces from whichever worker thread is free: a stream
+    started on one thread and finished on another must not leave the first one answering
+    from the archive as it was (found by the keyword search alone, to see its state)."""
+    import threading
+
+    index = tmp_path / "index"
+    with Desk.open(settings=settings_for(index), create=True) as writer:
+        writer.ingest([CORPUS])
+    settings = settings_for(index).with_(llm="openai:fake", llm_url=fake.url, llm_timeout=5.0,
+                                         retrieval="bm25")
+    desk = Desk.open(settings=settings)
+    try:
+        fake.default = Step(f"{THORN} [{number_of(desk, QUESTION, 'Thorn')}].")
+        stream = desk.ask_stream(QUESTION)
+        first = next(stream)
+        rest: list[object] = []
+        finisher = threading.Thread(target=lambda: rest.extend(stream))
+        finisher.start()
+        finisher.join()
+        assert isinstance(first, str) and isinstance(rest[-1], Answer)
+        added = tmp_path / "new" / "quillon.txt"
+        added.parent.mkdir()
+        added.write_text("Quillon ferry adds a night crossing\n\nThe Quillon night crossing "
+                         "will leave Seattle at eleven at night.", encoding="utf-8")
+        done = run_cli("ingest", str(added.parent), "--index-dir", str(index))
+        assert done.returncode == 0, done.stderr
+        assert [p.source for p in desk.search("Quillon night crossing", k=3)] == ["quillon.txt"]
+    finally:
+        desk.close()
