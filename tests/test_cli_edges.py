@@ -6,7 +6,6 @@ import os
 import shlex
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BENCHMARKS
+from conftest import BENCHMARKS, articles_in
 from ui_fixtures import server_env
 
 sys.path.insert(0, str(BENCHMARKS))
@@ -66,14 +65,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _articles_in(index: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{index / 'catalog.sqlite'}?mode=ro", uri=True) as db:
-            return int(db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow
 def test_ctrl_c_during_a_big_ingest_prints_one_line(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
@@ -83,7 +74,7 @@ def test_ctrl_c_during_a_big_ingest_prints_one_line(tmp_path: Path) -> None:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=_env(), start_new_session=True)
     deadline = time.monotonic() + 120
-    while not (len(_children(process.pid)) >= 2 and _articles_in(index) > 0):
+    while not (len(_children(process.pid)) >= 2 and articles_in(index) > 0):
         assert process.poll() is None and time.monotonic() < deadline, "ingest ended too soon"
         time.sleep(0.02)
     helpers = _children(process.pid)

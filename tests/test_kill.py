@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,21 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BENCHMARKS, run_cli, settings_for
+from conftest import BENCHMARKS, articles_in, run_cli, settings_for
 from newsdesk import Desk
 
 sys.path.insert(0, str(BENCHMARKS))
 import synth
 
 ARTICLES = 600
-
-
-def _articles_in(index: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{index / 'catalog.sqlite'}?mode=ro", uri=True) as db:
-            return int(db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
-    except sqlite3.Error:
-        return 0
 
 
 def _snapshot(index: Path) -> tuple[set[str], int, dict[str, str], int]:
@@ -52,12 +43,12 @@ def test_killed_ingest_converges_on_rerun(tmp_path: Path, kill_after: float, whe
     process = subprocess.Popen([str(exe), "ingest", str(archive), "--index-dir", str(killed)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
-    while _articles_in(killed) < ARTICLES * kill_after and time.monotonic() < deadline:
+    while articles_in(killed) < ARTICLES * kill_after and time.monotonic() < deadline:
         assert process.poll() is None, "ingest finished before it could be killed"
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    partial = _articles_in(killed)
+    partial = articles_in(killed)
     assert 0 < partial < ARTICLES, partial
 
     rerun = run_cli("ingest", str(archive), "--index-dir", str(killed))  # where it was built
